@@ -1,0 +1,1 @@
+"""Local development tooling: AWS emulator launcher (see local/emulator.py)."""

@@ -1,0 +1,333 @@
+"""Local AWS emulator for the pipeline: moto's server, in-process, with a few thin fixes.
+
+    python -m local.emulator --port 4566 [--state-dir DIR] [--runtime-dir DIR]
+
+Binds 127.0.0.1 only and prints ``emulator ready on http://127.0.0.1:PORT``. Tests use
+``start(port, state_dir) -> EmulatorHandle`` / ``handle.stop()`` and ``wait_until_ready``.
+
+Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
+  * Step Functions ValidateStateMachineDefinition / ListStateMachineVersions are missing; the
+    provider calls both for aws_sfn_state_machine and retries the 500 for many minutes.
+  * Any unimplemented action raises NotImplementedError -> HTTP 500, which SDKs retry; we
+    answer 501 (not retried) with the action name in the message, so gaps fail fast.
+  * The executing Step Functions backend names unnamed executions "None" (2nd one fails).
+  * Lambda DeadLetterConfig and the S3 notification EventBridge flag are accepted but never
+    returned, so every terraform plan shows drift.
+  * State machines only execute when moto's stepfunctions.execute_state_machine option is on,
+    before they are created; its interpreter calls Lambda on localhost:$MOTO_PORT.
+  * moto runs Lambda code only in Docker; we run the deployed zip + layers in a clean
+    subprocess instead (local/lambda_runner.py).
+Note: moto URL-encodes object keys in S3 event notifications (handlers unquote them), and
+invokes S3-notification/Event-type Lambdas synchronously inside the triggering request.
+
+Extra endpoints on the same server (all JSON):
+  GET  /_pipeline/health          -> {"status": "ok"}
+  POST /_pipeline/faults          {"function": "ingest-dev", "errorType": "Lambda.ServiceException",
+                                   "times": 2, "errorMessage": "optional"}
+       The next `times` invocations of that function name return a function error
+       (X-Amz-Function-Error: Unhandled, payload {"errorType", "errorMessage", "stackTrace"})
+       without running the handler; errorType "timeout" or "Sandbox.Timedout" gives Lambda's
+       timeout shape. In Step Functions the error name is the errorType, so Retry/Catch match it.
+  GET  /_pipeline/faults          -> pending faults;   DELETE /_pipeline/faults -> clear all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local import lambda_runner
+
+LOG = logging.getLogger("local.emulator")
+HOST = "127.0.0.1"
+
+
+# ------------------------------------------------------------------ Step Functions
+def _patch_stepfunctions() -> None:
+    from moto.stepfunctions.parser.api import InvalidDefinition
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def validate_state_machine_definition(self: Any) -> str:
+        # Uses moto's ASL parser (the one that executes machines) as the validator.
+        try:
+            StepFunctionsParserBackend._validate_definition(self._get_param("definition"))
+            result, diagnostics = "OK", []
+        except InvalidDefinition as exc:
+            result = "FAIL"
+            diagnostics = [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": getattr(exc, "message", None) or str(exc)}]
+        return json.dumps({"result": result, "diagnostics": diagnostics, "truncated": False})
+
+    def list_state_machine_versions(self: Any) -> str:
+        # Terraform only lists versions to find the latest published one; none are tracked here.
+        return json.dumps({"stateMachineVersions": []})
+
+    orig_start_execution = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any) -> Any:
+        # The executing backend names an unnamed execution "None", so the 2nd unnamed StartExecution
+        # fails with ExecutionAlreadyExists; AWS generates a UUID.
+        return orig_start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kw)
+
+    StepFunctionResponse.validate_state_machine_definition = validate_state_machine_definition
+    StepFunctionResponse.list_state_machine_versions = list_state_machine_versions
+    StepFunctionsParserBackend.start_execution = start_execution
+
+
+# ------------------------------------------------------------------ Lambda
+def _patch_lambda() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    orig_init = LambdaFunction.__init__
+    orig_get_configuration = LambdaFunction.get_configuration
+    orig_update_configuration = LambdaFunction.update_configuration
+
+    def _set_dlq(self: Any, value: dict | None) -> None:
+        # UpdateFunctionConfiguration with TargetArn "" removes the DLQ.
+        self.dead_letter_config = {"TargetArn": value["TargetArn"]} if value and value.get("TargetArn") else None
+
+    def __init__(self: Any, account_id: str, spec: dict, *args: Any, **kwargs: Any) -> None:
+        orig_init(self, account_id, spec, *args, **kwargs)
+        _set_dlq(self, spec.get("DeadLetterConfig"))
+
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict:
+        config = orig_get_configuration(self, *args, **kwargs)
+        if getattr(self, "dead_letter_config", None):
+            config["DeadLetterConfig"] = dict(self.dead_letter_config)
+        return config
+
+    def update_configuration(self: Any, config_updates: dict) -> dict:
+        if "DeadLetterConfig" in config_updates:
+            _set_dlq(self, config_updates["DeadLetterConfig"])
+        return orig_update_configuration(self, config_updates)
+
+    def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        # Replaces moto's Docker-based invoke: run the real code (see lambda_runner).
+        event = json.loads(body) if body else {}
+        payload, errored, logs = lambda_runner.run(self, event)
+        if errored:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["x-amz-log-result"] = lambda_runner.tail_log_header(logs)  # moto strips it unless Tail
+        return json.dumps(payload).encode("utf-8")
+
+    LambdaFunction.__init__ = __init__
+    LambdaFunction.get_configuration = get_configuration
+    LambdaFunction.update_configuration = update_configuration
+    LambdaFunction.invoke = invoke
+
+
+# ------------------------------------------------------------------ S3
+def _patch_s3() -> None:
+    from moto.s3.responses import S3Response
+
+    orig = S3Response.get_bucket_notification
+
+    def get_bucket_notification(self: Any) -> Any:
+        # moto stores EventBridgeConfiguration but leaves it out of the Get response.
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if config is None or config.event_bridge is None:
+            return orig(self)
+        serialized = self.serialized
+
+        def with_eventbridge(action_result: Any) -> Any:
+            if isinstance(action_result.result, dict):
+                action_result.result["EventBridgeConfiguration"] = {}
+            return serialized(action_result)
+
+        self.serialized = with_eventbridge  # a new S3Response is made per request
+        return orig(self)
+
+    S3Response.get_bucket_notification = get_bucket_notification
+
+
+_patched = False
+
+
+def apply_patches() -> None:
+    global _patched
+    if not _patched:
+        _patch_stepfunctions()
+        _patch_lambda()
+        _patch_s3()
+        _patched = True
+
+
+# ------------------------------------------------------------------ WSGI wrapper
+_protocols: dict[str, str] = {}
+
+
+def _protocol(environ: dict) -> str:
+    """Best guess of the caller's AWS protocol, to shape the 501 error body it can parse."""
+    ctype = environ.get("CONTENT_TYPE", "")
+    if environ.get("HTTP_X_AMZ_TARGET") or "json" in ctype:
+        return "json"
+    if "x-www-form-urlencoded" in ctype:
+        return "query"
+    auth = environ.get("HTTP_AUTHORIZATION", "")  # ... Credential=AK/date/region/SERVICE/aws4_request
+    service = auth.split("Credential=")[-1].split("/")[3] if "Credential=" in auth else ""
+    if service and service not in _protocols:
+        try:
+            import botocore.session
+
+            _protocols[service] = botocore.session.get_session().get_service_model(service).protocol
+        except Exception:  # noqa: BLE001 - signing name that is not a botocore service name
+            _protocols[service] = "json"
+    return "xml" if _protocols.get(service) == "rest-xml" else "json"
+
+
+def _respond(start_response: Any, status: str, body: bytes, headers: list | None = None) -> list[bytes]:
+    start_response(status, [("Content-Length", str(len(body))), *(headers or [])])
+    return [body]
+
+
+class PipelineApp:
+    """moto's WSGI app + /_pipeline endpoints + 501 for NotImplementedError."""
+
+    def __init__(self, moto_app: Any) -> None:
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_pipeline/"):
+            return self._pipeline(path, environ, start_response)
+        try:
+            return self.moto_app(environ, start_response)
+        except NotImplementedError as exc:  # moto's Flask apps run with debug=True: errors propagate
+            return self._not_implemented(str(exc), environ, start_response)
+
+    def _not_implemented(self, message: str, environ: dict, start_response: Any) -> list[bytes]:
+        LOG.warning("501 Not Implemented: %s", message)
+        proto = _protocol(environ)
+        if proto == "json":
+            body = json.dumps({"__type": "NotImplemented", "message": message}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "NotImplemented")]
+        else:
+            from xml.sax.saxutils import escape
+
+            error = f"<Error><Type>Sender</Type><Code>NotImplemented</Code><Message>{escape(message)}</Message></Error>"
+            body = (f"<ErrorResponse>{error}</ErrorResponse>" if proto == "query" else error).encode()
+            headers = [("Content-Type", "text/xml")]
+        return _respond(start_response, "501 Not Implemented", body, headers)
+
+    def _pipeline(self, path: str, environ: dict, start_response: Any) -> list[bytes]:
+        method = environ["REQUEST_METHOD"]
+        status = "200 OK"
+        if path == "/_pipeline/health":
+            result: Any = {"status": "ok"}
+        elif path == "/_pipeline/faults" and method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                req = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                lambda_runner.FAULTS.add(
+                    req["function"], req["errorType"], int(req.get("times", 1)), req.get("errorMessage")
+                )
+                result = lambda_runner.FAULTS.snapshot()
+            except (ValueError, KeyError, TypeError) as exc:
+                status, result = "400 Bad Request", {"message": f"bad fault request: {exc!r}"}
+        elif path == "/_pipeline/faults" and method == "GET":
+            result = lambda_runner.FAULTS.snapshot()
+        elif path == "/_pipeline/faults" and method == "DELETE":
+            lambda_runner.FAULTS.clear()
+            result = {}
+        else:
+            status, result = "404 Not Found", {"message": f"no such endpoint: {method} {path}"}
+        return _respond(start_response, status, json.dumps(result).encode(), [("Content-Type", "application/json")])
+
+
+# ------------------------------------------------------------------ lifecycle
+@dataclass
+class EmulatorHandle:
+    server: Any
+    thread: threading.Thread
+    port: int
+    state_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+        self.server.server_close()
+
+
+def start(port: int = 4566, state_dir: str | os.PathLike | None = None, runtime_dir: str | None = None) -> EmulatorHandle:
+    """Start the emulator in a background thread (port 0 = any free port). One per process:
+    moto's backends, settings and the Lambda runner's config are process-global."""
+    from moto.core.config import default_user_config
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    apply_patches()
+    state_dir = Path(state_dir or tempfile.mkdtemp(prefix="pipeline-emulator-")).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    app = PipelineApp(DomainDispatcherApplication(create_backend_app))
+    server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+    port = server.server_port
+
+    # Must be on before any state machine is created (it selects moto's executing backend).
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    os.environ["MOTO_PORT"] = str(port)  # the SFN interpreter calls Lambda/SNS on localhost:$MOTO_PORT
+    lambda_runner.CONFIG.port = port
+    lambda_runner.CONFIG.state_dir = state_dir
+    lambda_runner.CONFIG.runtime_dir = runtime_dir or os.environ.get("PIPELINE_LOCAL_RUNTIME_DIR")
+    if not lambda_runner.CONFIG.runtime_dir:
+        LOG.warning("PIPELINE_LOCAL_RUNTIME_DIR not set: Lambda handlers will not find boto3")
+
+    thread = threading.Thread(target=server.serve_forever, name="pipeline-emulator", daemon=True)
+    thread.start()
+    return EmulatorHandle(server, thread, port, state_dir)
+
+
+def wait_until_ready(url: str, timeout: float = 30.0) -> None:
+    """Poll <url>/_pipeline/health until it answers 200, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/_pipeline/health", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"emulator at {url} not ready after {timeout}s")
+        time.sleep(0.1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.emulator", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--state-dir", help="Lambda code cache and per-function logs (default: a temp dir)")
+    parser.add_argument("--runtime-dir", help="dir with boto3 & deps for handlers (env PIPELINE_LOCAL_RUNTIME_DIR)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    handle = start(args.port, args.state_dir, args.runtime_dir)
+    wait_until_ready(handle.url)
+    print(f"state dir {handle.state_dir}", flush=True)
+    print(f"emulator ready on {handle.url}", flush=True)
+    stop.wait()
+    handle.stop()
+    print("emulator stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

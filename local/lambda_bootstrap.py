@@ -1,0 +1,91 @@
+"""Child-side bootstrap that runs ONE Lambda invocation (see local/lambda_runner.py).
+
+Started as ``python3 -I -S lambda_bootstrap.py`` so that nothing from the emulator's
+environment (venv site-packages, PYTHONPATH, cwd) leaks in: only the stdlib plus the
+paths the parent passes are importable, like in a real Lambda sandbox.
+
+Protocol: a JSON request on stdin
+    {"paths": [...], "handler": "module.function", "event": ..., "timeout": seconds,
+     "result_path": file, "context": {...}}
+The outcome is written as JSON to result_path:
+    {"ok": true, "result": <handler return value>}  or  {"ok": false, "error": {errorMessage, errorType, stackTrace}}
+stdout and stderr both go to the parent (function logs); stdout is not used for the protocol.
+"""
+
+import importlib
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+
+
+def _write(path, outcome):
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(outcome, f)
+    os.replace(path + ".tmp", path)
+
+
+def _error(exc, error_type=None):
+    tb = traceback.extract_tb(exc.__traceback__)
+    return {
+        "errorMessage": str(exc),
+        "errorType": error_type or type(exc).__name__,
+        "stackTrace": traceback.format_list(tb),
+    }
+
+
+class _Context:
+    def __init__(self, info, deadline):
+        self.__dict__.update(info)
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def main():
+    req = json.load(sys.stdin)
+    result_path = req["result_path"]
+    sys.path[:0] = req["paths"]
+    sys.stdout = sys.stderr  # print() in a handler is log output, as in Lambda
+
+    module_name, _, func_name = req["handler"].rpartition(".")
+    try:
+        handler = getattr(importlib.import_module(module_name), func_name)
+    except Exception as exc:  # Lambda reports import problems under this name
+        err = _error(exc, "Runtime.ImportModuleError")
+        err["errorMessage"] = f"Unable to import module '{module_name}': {exc}"
+        _write(result_path, {"ok": False, "error": err})
+        return
+
+    timeout = float(req["timeout"])
+    deadline = time.monotonic() + timeout
+
+    def on_timeout(signum, frame):
+        msg = f"RequestId: {req['context']['aws_request_id']} Error: Task timed out after {timeout:.2f} seconds"
+        _write(result_path, {"ok": False, "timeout": True,
+                             "error": {"errorType": "Sandbox.Timedout", "errorMessage": msg}})
+        sys.stderr.flush()
+        os._exit(0)
+
+    # The function Timeout covers the handler call (not the import/"init" phase), as in Lambda.
+    signal.signal(signal.SIGALRM, on_timeout)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        result = handler(req["event"], _Context(req["context"], deadline))
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        try:
+            outcome = {"ok": True, "result": json.loads(json.dumps(result))}
+        except (TypeError, ValueError) as exc:
+            outcome = {"ok": False, "error": _error(exc, "Runtime.MarshalError")}
+    except Exception as exc:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        traceback.print_exc()
+        outcome = {"ok": False, "error": _error(exc)}
+    _write(result_path, outcome)
+
+
+if __name__ == "__main__":
+    main()
