@@ -1,0 +1,334 @@
+"""Streaming validation of a whole file against the contract, with exact control totals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from operator import itemgetter
+from typing import TextIO
+
+from handlers.errors import UnreadableFileError
+from handlers.logic import contract as c
+from handlers.logic.amounts import POWERS_OF_TEN
+from handlers.logic.duplicates import DuplicateTracker
+from handlers.logic.rules import check_record
+from handlers.logic.timestamps import needs_calendar_check, parse_booked_at
+from handlers.logic.totals import CurrencyTotals, RejectedTotals
+
+CSV_FORMAT = "csv"
+JSONL_FORMAT = "jsonl"
+FORMATS = (CSV_FORMAT, JSONL_FORMAT)
+STAGING_COLUMNS = ("line", *c.CONTRACT_FIELDS, "extra")
+MAX_REPORTED_UNKNOWN_COLUMNS = 100
+
+# One regex over the required fields joined by NUL accepts the common all-valid CSV row in a
+# single C call. It is stricter than the general rules (no field may contain NUL), so anything
+# it does not accept goes through rules.check_record, which decides.
+_FAST_CORE = (
+    r"([A-Za-z0-9._:\-]{1,64})\x00[A-Z0-9]{1,34}\x00"
+    r"([0-9]{4})-(?:0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+    r"\x00([0-9]{1,15})(?:\.([0-9]+))?\x00([A-Z]{3})\x00(?:DEBIT|CREDIT)"
+)
+_FAST_WITH_DESCRIPTION = re.compile(_FAST_CORE + "\x00[^\x00\udc80-\udcff]{0,500}")
+_FAST_WITHOUT_DESCRIPTION = re.compile(_FAST_CORE)
+
+
+def format_from_name(name: str) -> str | None:
+    lowered = name.lower()
+    if lowered.endswith(".csv"):
+        return CSV_FORMAT
+    if lowered.endswith((".jsonl", ".ndjson")):
+        return JSONL_FORMAT
+    return None
+
+
+@dataclass
+class ValidationSummary:
+    format: str
+    records: int = 0
+    valid: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    valid_totals: CurrencyTotals = field(default_factory=CurrencyTotals)
+    rejected_totals: RejectedTotals = field(default_factory=RejectedTotals)
+    unknown_columns: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "format": self.format,
+            "records": self.records,
+            "valid": self.valid,
+            "rejected": self.rejected,
+            "reasons": {code: self.reasons[code] for code in c.REASON_CODES if code in self.reasons},
+            "totals": {"valid": self.valid_totals.amounts(), "rejected": self.rejected_totals.amounts()},
+            "rowsByCurrency": {
+                "valid": dict(sorted(self.valid_totals.rows.items())),
+                "rejected": dict(sorted(self.rejected_totals.rows.items())),
+            },
+            "unknownColumns": list(self.unknown_columns),
+        }
+
+
+def json_text(value: object) -> str:
+    """Compact JSON; Decimal (JSON numbers with a fraction or exponent) as its exact text."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+ValidSink = Callable[[tuple], object]
+RejectSink = Callable[[dict], object]
+
+
+def _printable(value: object) -> object:
+    """Undecodable bytes shown as \\xNN, so quarantine output is valid UTF-8 JSON."""
+    if isinstance(value, str) and not value.isascii() and c.UNDECODABLE.search(value):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
+class _Run:
+    def __init__(
+        self,
+        *,
+        fmt: str,
+        on_valid: ValidSink | None,
+        on_reject: RejectSink | None,
+        duplicates: DuplicateTracker,
+    ) -> None:
+        self.summary = ValidationSummary(format=fmt)
+        self.on_valid = on_valid or (lambda row: None)
+        self.on_reject = on_reject or (lambda reject: None)
+        self.duplicates = duplicates
+        self._unknown_seen: set[str] = set()
+
+    def note_unknown(self, names) -> None:
+        for name in names:
+            if name not in self._unknown_seen and len(self._unknown_seen) < MAX_REPORTED_UNKNOWN_COLUMNS:
+                self._unknown_seen.add(name)
+                self.summary.unknown_columns.append(name)
+
+    def reject(
+        self,
+        *,
+        line: int,
+        transaction_id: object,
+        reasons: set[str],
+        details: list[str],
+        record: dict | None = None,
+        raw: object = None,
+    ) -> None:
+        summary = self.summary
+        summary.rejected += 1
+        ordered = [code for code in c.REASON_CODES if code in reasons]
+        for code in ordered:
+            summary.reasons[code] = summary.reasons.get(code, 0) + 1
+        entry: dict = {
+            "line": line,
+            "transaction_id": _printable(transaction_id) if isinstance(transaction_id, str) else None,
+            "reasons": ordered,
+            "details": details,
+        }
+        if record is not None:
+            entry["record"] = {name: _printable(value) for name, value in record.items()}
+        if raw is not None:
+            entry["raw"] = _printable(raw)
+        self.on_reject(entry)
+
+    def malformed(self, *, line: int, detail: str, raw: object) -> None:
+        self.reject(line=line, transaction_id=None, reasons={c.MALFORMED_ROW}, details=[detail], raw=raw)
+
+    def record(self, *, line: int, values: dict[str, object], extras: dict[str, object]) -> None:
+        """The general path: full rule check, duplicate check, then staging or quarantine."""
+        check = check_record({**values, **extras})
+        transaction_id = values.get(c.TRANSACTION_ID)
+        if (
+            isinstance(transaction_id, str)
+            and c.ID_CHARS.fullmatch(transaction_id)
+            and len(transaction_id) <= c.MAX_ID_LENGTH
+            and self.duplicates.seen_before(transaction_id)
+        ):
+            check.fail(c.DUPLICATE_ID, f"{c.TRANSACTION_ID}: {transaction_id} appeared on an earlier row")
+        currency = values.get(c.CURRENCY)
+        if check.reasons:
+            if check.rejected_amount is not None:
+                self.summary.rejected_totals.add(currency=currency, amount=check.rejected_amount)
+            self.reject(
+                line=line,
+                transaction_id=transaction_id,
+                reasons=check.reasons,
+                details=check.details,
+                record={**values, **extras},
+            )
+            return
+        self.summary.valid += 1
+        self.summary.valid_totals.add_minor(currency=currency, minor_units=check.minor_units)
+        extra_json = json_text(extras) if extras else ""
+        description = values.get(c.DESCRIPTION) or ""
+        self.on_valid((line, *(values[name] for name in c.REQUIRED_FIELDS), description, extra_json))
+
+
+def validate_text(
+    *,
+    text: TextIO,
+    fmt: str,
+    duplicates: DuplicateTracker,
+    on_valid: ValidSink | None = None,
+    on_reject: RejectSink | None = None,
+) -> ValidationSummary:
+    """Validate a whole decoded stream. Raises UnreadableFileError if it cannot be read at all."""
+    run = _Run(fmt=fmt, on_valid=on_valid, on_reject=on_reject, duplicates=duplicates)
+    if fmt == CSV_FORMAT:
+        _validate_csv(text, run)
+    elif fmt == JSONL_FORMAT:
+        _validate_jsonl(text, run)
+    else:
+        raise UnreadableFileError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if run.summary.records == 0:
+        raise UnreadableFileError("file is empty: it holds no transaction rows")
+    return run.summary
+
+
+def _read_header(reader) -> list[str]:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise UnreadableFileError("file is empty: no header row") from None
+    except csv.Error as exc:
+        raise UnreadableFileError(f"header row is not valid CSV: {exc}") from None
+    if not header or header == [""]:
+        raise UnreadableFileError("no header row: the first line is blank")
+    header[0] = header[0].removeprefix("\ufeff")  # BOM, when the caller decoded without utf-8-sig
+    if any(c.UNDECODABLE.search(name) for name in header):
+        raise UnreadableFileError("file is not UTF-8: the header row holds undecodable bytes")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise UnreadableFileError(f"header row repeats column(s) {', '.join(repeated)}")
+    if not set(header) & set(c.CONTRACT_FIELDS):
+        raise UnreadableFileError(
+            "no header row: the first line names none of the contract columns " + ", ".join(c.CONTRACT_FIELDS)
+        )
+    return header
+
+
+def _validate_csv(text: TextIO, run: _Run) -> None:
+    reader = csv.reader(text, strict=True)
+    header = _read_header(reader)
+    width = len(header)
+    index = {name: position for position, name in enumerate(header)}
+    unknown = [name for name in header if name not in c.CONTRACT_FIELDS]
+    run.note_unknown(unknown)
+    has_all_required = all(name in index for name in c.REQUIRED_FIELDS)
+    has_description = c.DESCRIPTION in index
+    fast_ok = has_all_required and not unknown
+    if fast_ok:
+        fields = c.CONTRACT_FIELDS if has_description else c.REQUIRED_FIELDS
+        pick = itemgetter(*(index[name] for name in fields))
+        fast = _FAST_WITH_DESCRIPTION if has_description else _FAST_WITHOUT_DESCRIPTION
+    summary = run.summary
+    exponents = c.CURRENCY_EXPONENTS
+    seen_before = run.duplicates.seen_before
+    valid_rows = summary.valid_totals.rows
+    valid_minor = summary.valid_totals.minor_units
+    on_valid = run.on_valid
+    last_line = reader.line_num
+
+    def general(row: list[str], line: int) -> None:
+        if len(row) != width:
+            run.malformed(line=line, detail=f"row has {len(row)} columns, header has {width}", raw=row)
+            return
+        values = {name: (row[index[name]] if name in index else None) for name in c.CONTRACT_FIELDS}
+        extras = {name: row[index[name]] for name in unknown}
+        run.record(line=line, values=values, extras=extras)
+
+    while True:
+        try:
+            for row in reader:
+                line = last_line + 1
+                last_line = reader.line_num
+                if not row:
+                    continue  # blank line, not a record
+                summary.records += 1
+                if fast_ok and len(row) == width:
+                    values = pick(row)
+                    match = fast.fullmatch("\x00".join(values))
+                    if match is not None:
+                        transaction_id, year, day, integer, fraction, currency = match.groups()
+                        exponent = exponents.get(currency)
+                        if (
+                            exponent is not None
+                            and (fraction is None or len(fraction) <= exponent)
+                            and not (
+                                needs_calendar_check(year=year, day=day)
+                                and parse_booked_at(values[2]) is None
+                            )
+                            and not seen_before(transaction_id)
+                        ):
+                            if fraction is None:
+                                minor = int(integer) * POWERS_OF_TEN[exponent]
+                            else:
+                                minor = int(integer + fraction) * POWERS_OF_TEN[exponent - len(fraction)]
+                            if currency in valid_rows:
+                                valid_rows[currency] += 1
+                                valid_minor[currency] += minor
+                            else:
+                                valid_rows[currency] = 1
+                                valid_minor[currency] = minor
+                            summary.valid += 1
+                            on_valid((line, *values, "") if has_description else (line, *values, "", ""))
+                            continue
+                general(row, line)
+            break
+        except csv.Error as exc:
+            line = last_line + 1
+            last_line = reader.line_num
+            summary.records += 1
+            run.malformed(line=line, detail=f"not valid CSV: {exc}", raw=None)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("object repeats a key")
+    return result
+
+
+def _validate_jsonl(text: TextIO, run: _Run) -> None:
+    summary = run.summary
+    line = 0
+    for raw_line in text:
+        line += 1
+        stripped = raw_line.strip()
+        if not stripped:
+            continue
+        summary.records += 1
+        if not stripped.isascii() and c.UNDECODABLE.search(stripped):
+            if summary.records == 1:
+                raise UnreadableFileError("file is not UTF-8: the first record holds undecodable bytes")
+            run.malformed(line=line, detail="line holds bytes that are not valid UTF-8", raw=stripped)
+            continue
+        try:
+            # Decimal, not float: a JSON number is rejected anyway, but must not be rounded in quarantine.
+            obj = json.loads(
+                stripped,
+                object_pairs_hook=_reject_duplicate_keys,
+                parse_float=Decimal,
+                parse_constant=Decimal,
+            )
+        except (ValueError, RecursionError) as exc:
+            run.malformed(line=line, detail=f"not valid JSON: {exc}", raw=stripped)
+            continue
+        if not isinstance(obj, dict):
+            run.malformed(
+                line=line, detail=f"JSON value is a {type(obj).__name__}, not an object", raw=stripped
+            )
+            continue
+        values = {name: obj.get(name) for name in c.CONTRACT_FIELDS}
+        extras = {name: value for name, value in obj.items() if name not in c.CONTRACT_FIELDS}
+        if extras:
+            run.note_unknown(extras)
+        run.record(line=line, values=values, extras=extras)
