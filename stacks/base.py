@@ -1,0 +1,90 @@
+"""What every layer shares: provider, state backend, FinOps tags, and the SSM channel."""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderEndpoints
+from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
+
+from pipeline_constructs.framework import Aspects, Construct, Fn, LocalBackend, S3Backend, TerraformStack
+from pipeline_constructs.tagging import FinOpsTagging, RequireFinOpsTags
+from stacks import parameters
+from stacks.config import PipelineConfig
+
+# Services the stacks manage, pointed at the emulator when LOCAL=1.
+_LOCAL_SERVICES = (
+    "cloudwatch", "cloudwatchlogs", "dynamodb", "ec2", "iam", "kms", "lambda", "s3", "sfn", "sns", "ssm", "sts",
+)
+
+
+class LayerStack(TerraformStack):
+    """One independently deployable layer. Its only inputs from other layers are SSM parameters."""
+
+    def __init__(self, scope: Construct, *, config: PipelineConfig, layer: str) -> None:
+        super().__init__(scope, layer)
+        self.config = config
+        self.layer = layer
+        self._configure_provider()
+        self._configure_state()
+        tags = config.tags_for_layer(layer)
+        Aspects.of(self).add(FinOpsTagging(tags))
+        self.node.add_validation(RequireFinOpsTags(self, tags))
+        self.account_id = DataAwsCallerIdentity(self, "caller").account_id
+
+    def name(self, purpose: str) -> str:
+        return self.config.resource_name(purpose)
+
+    def export(self, key: str, value: str, *, description: str, list_value: bool = False) -> SsmParameter:
+        return SsmParameter(
+            self,
+            f"export-{key.replace('/', '-')}",
+            name=parameters.name(self.config.environment_suffix, key),
+            type="StringList" if list_value else "String",
+            value=value,
+            description=description,
+        )
+
+    def imported(self, key: str) -> str:
+        """A value another layer exported; a plan fails naming the parameter if it is missing."""
+        return DataAwsSsmParameter(
+            self, f"import-{key.replace('/', '-')}", name=parameters.name(self.config.environment_suffix, key)
+        ).value
+
+    def imported_list(self, key: str) -> list[str]:
+        return Fn.split(",", self.imported(key))
+
+    def _configure_provider(self) -> None:
+        if not self.config.local:
+            AwsProvider(self, "aws", region=self.config.region)
+            return
+        endpoint = self.config.local_endpoint
+        AwsProvider(
+            self,
+            "aws",
+            region=self.config.region,
+            access_key="test",
+            secret_key="test",  # noqa: S106 - the local emulator's fixed fake credentials
+            skip_credentials_validation=True,
+            skip_metadata_api_check="true",
+            skip_requesting_account_id=True,
+            s3_use_path_style=True,
+            endpoints=[AwsProviderEndpoints(**{service: endpoint for service in _LOCAL_SERVICES})],
+        )
+
+    def _configure_state(self) -> None:
+        suffix = self.config.environment_suffix
+        if self.config.state_bucket and not self.config.local:
+            S3Backend(
+                self,
+                bucket=self.config.state_bucket,
+                key=f"pipeline/{suffix}/{self.layer}.tfstate",
+                region=self.config.region,
+                encrypt=True,
+            )
+            # Terraform's native S3 lock file (1.10+); the cdktf 0.21 struct predates it.
+            self.add_override("terraform.backend.s3.use_lockfile", True)
+            return
+        target = f"local-{suffix}" if self.config.local else suffix
+        # Relative to cdktf.out/stacks/<layer>, so state survives `make clean` of cdktf.out.
+        LocalBackend(self, path=f"../../../.state/{target}/{self.layer}.tfstate")

@@ -1,0 +1,189 @@
+"""The one typed configuration object, built in app.py and handed to every stack.
+
+Values come from environment variables with safe defaults; `from_env` validates them
+and fails before synthesis with a message that names the setting and the rule.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from stacks.parameters import LAYERS
+
+# Lowercase because S3 bucket names must be; short because IAM role names stop at 64 characters.
+_SUFFIX_RULE = re.compile(r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$|^[a-z]$")
+_REGION_RULE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_TAG_VALUE_RULE = re.compile(r"^[\w .:/=+@-]{1,256}$")
+_LAMBDA_MEMORY_MB = range(128, 10241)
+_LAMBDA_TIMEOUT_S = range(1, 901)
+_LOG_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                       2557, 2922, 3288, 3653}
+# python3.13 runs on Amazon Linux 2023 (deprecation 2029); the seed's python3.11 runs on
+# Amazon Linux 2, whose Lambda runtimes reach deprecation in 2027.
+DEFAULT_LAMBDA_RUNTIME = "python3.13"
+SUPPORTED_LAMBDA_RUNTIMES = ("python3.12", "python3.13")
+
+
+class ConfigError(ValueError):
+    """A setting breaks a rule; the message names the setting, the value and the rule."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionSettings:
+    memory_mb: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LifecycleSettings:
+    glacier_after_days: int = 90
+    expire_after_days: int = 2555  # 7 years
+    noncurrent_versions_expire_after_days: int = 30
+    abort_incomplete_multipart_after_days: int = 7
+    access_logs_expire_after_days: int = 365
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    environment_suffix: str = "dev"
+    region: str = "us-east-2"
+    project: str = "financial-pipeline"
+    cost_center: str = "data-platform"
+    owner: str = "platform-engineering"
+    lambda_runtime: str = DEFAULT_LAMBDA_RUNTIME
+    functions: Mapping[str, FunctionSettings] = field(
+        default_factory=lambda: {
+            "ingest": FunctionSettings(memory_mb=512, timeout_seconds=300),
+            "validate": FunctionSettings(memory_mb=1024, timeout_seconds=300),
+            "transform": FunctionSettings(memory_mb=2048, timeout_seconds=600),
+            "load": FunctionSettings(memory_mb=1024, timeout_seconds=600),
+            "failure": FunctionSettings(memory_mb=512, timeout_seconds=300),
+        }
+    )
+    reserved_concurrency: int | None = None
+    log_retention_days: int = 7
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    reject_threshold: str = "0.05"
+    table_deletion_protection: bool = False
+    object_lock_retention_years: int | None = None
+    alert_email: str | None = None
+    vpc_cidr: str = "10.20.0.0/16"
+    state_bucket: str | None = None
+    local: bool = False
+    local_endpoint: str = "http://127.0.0.1:4566"
+
+    def __post_init__(self) -> None:
+        _check(_SUFFIX_RULE.match(self.environment_suffix), "ENVIRONMENT_SUFFIX", self.environment_suffix,
+               "2-16 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' "
+               "(S3 bucket names are lowercase; IAM role names stop at 64 characters)")
+        _check(_REGION_RULE.match(self.region), "AWS_REGION", self.region, "an AWS region such as us-east-2")
+        _check(self.lambda_runtime in SUPPORTED_LAMBDA_RUNTIMES, "LAMBDA_RUNTIME", self.lambda_runtime,
+               f"one of {', '.join(SUPPORTED_LAMBDA_RUNTIMES)}")
+        for name, settings in self.functions.items():
+            _check(settings.memory_mb in _LAMBDA_MEMORY_MB, f"functions.{name}.memory_mb",
+                   settings.memory_mb, "128-10240 MB")
+            _check(settings.timeout_seconds in _LAMBDA_TIMEOUT_S, f"functions.{name}.timeout_seconds",
+                   settings.timeout_seconds, "1-900 seconds")
+        _check(self.reserved_concurrency is None or self.reserved_concurrency >= 1,
+               "LAMBDA_RESERVED_CONCURRENCY", self.reserved_concurrency, "unset, or a whole number >= 1")
+        _check(self.log_retention_days in _LOG_RETENTION_DAYS, "LOG_RETENTION_DAYS", self.log_retention_days,
+               f"one of CloudWatch's retention values {sorted(_LOG_RETENTION_DAYS)}")
+        lifecycle = self.lifecycle
+        _check(0 < lifecycle.glacier_after_days < lifecycle.expire_after_days, "lifecycle",
+               lifecycle, "0 < glacier_after_days < expire_after_days")
+        _check(self.object_lock_retention_years is None or 1 <= self.object_lock_retention_years <= 100,
+               "OBJECT_LOCK_RETENTION_YEARS", self.object_lock_retention_years, "unset, 0 (off) or 1-100")
+        for key, value in self.tags_for_layer("network").items():
+            _check(_TAG_VALUE_RULE.match(value), f"tag {key}", value, "1-256 characters allowed in AWS tags")
+
+    @property
+    def name_prefix(self) -> str:
+        return "pipeline"
+
+    def resource_name(self, purpose: str) -> str:
+        """Every named resource carries the suffix, so two environments share an account."""
+        return f"{self.name_prefix}-{purpose}-{self.environment_suffix}"
+
+    def tags_for_layer(self, layer: str) -> dict[str, str]:
+        return {
+            "Environment": self.environment_suffix,
+            "Project": self.project,
+            "CostCenter": self.cost_center,
+            "Owner": self.owner,
+            "ManagedBy": "cdktf",
+            "Layer": layer,
+        }
+
+    @property
+    def records_retention_enabled(self) -> bool:
+        return self.object_lock_retention_years is not None
+
+
+def _check(ok: object, setting: str, value: object, rule: str) -> None:
+    if not ok:
+        raise ConfigError(f"setting {setting}={value!r} is invalid: expected {rule}")
+
+
+def _int_env(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name}={raw!r} is invalid: expected a whole number") from None
+
+
+def _bool_env(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes"}:
+        return True
+    if raw in {"0", "false", "no"}:
+        return False
+    raise ConfigError(f"setting {name}={raw!r} is invalid: expected 1/0, true/false or yes/no")
+
+
+def is_production_like(suffix: str) -> bool:
+    return suffix == "prod" or suffix.startswith("prod-")
+
+
+def from_env(env: Mapping[str, str] | None = None) -> PipelineConfig:
+    """Build the config from the environment; production-like suffixes get the safe defaults."""
+    env = os.environ if env is None else env
+    suffix = env.get("ENVIRONMENT_SUFFIX", "").strip() or "dev"
+    production = is_production_like(suffix)
+    lock_years = _int_env(env, "OBJECT_LOCK_RETENTION_YEARS")
+    if lock_years is None:
+        lock_years = 7 if production else 0
+    optional = {
+        key: value
+        for key, value in {
+            "region": env.get("AWS_REGION", "").strip() or None,
+            "project": env.get("PIPELINE_PROJECT_TAG") or None,
+            "cost_center": env.get("PIPELINE_COST_CENTER") or None,
+            "owner": env.get("PIPELINE_OWNER") or None,
+            "lambda_runtime": env.get("LAMBDA_RUNTIME") or None,
+            "log_retention_days": _int_env(env, "LOG_RETENTION_DAYS"),
+            "reject_threshold": env.get("REJECT_THRESHOLD") or None,
+        }.items()
+        if value is not None
+    }
+    return PipelineConfig(
+        environment_suffix=suffix,
+        reserved_concurrency=_int_env(env, "LAMBDA_RESERVED_CONCURRENCY"),
+        table_deletion_protection=_bool_env(env, "TABLE_DELETION_PROTECTION", default=production),
+        object_lock_retention_years=lock_years or None,
+        alert_email=env.get("ALERT_EMAIL") or None,
+        state_bucket=env.get("TF_STATE_BUCKET") or None,
+        local=_bool_env(env, "LOCAL", default=False),
+        local_endpoint=env.get("LOCAL_ENDPOINT") or "http://127.0.0.1:4566",
+        **optional,
+    )
+
+
+__all__ = ["LAYERS", "ConfigError", "FunctionSettings", "LifecycleSettings", "PipelineConfig", "from_env"]

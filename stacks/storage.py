@@ -1,0 +1,134 @@
+"""The data bucket, its access-log bucket, the job table and the key that encrypts them."""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_aws.dynamodb_table import (
+    DynamodbTable,
+    DynamodbTableAttribute,
+    DynamodbTablePointInTimeRecovery,
+    DynamodbTableServerSideEncryption,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleExpiration,
+    S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
+    S3BucketLifecycleConfigurationRuleTransition,
+)
+
+from pipeline_constructs.encryption_key import EncryptionKey
+from pipeline_constructs.framework import Construct
+from pipeline_constructs.iam import Condition, Statement
+from pipeline_constructs.secure_bucket import SecureBucket
+from stacks import parameters
+from stacks.base import LayerStack
+from stacks.config import LifecycleSettings, PipelineConfig
+
+JOB_TABLE_KEY = "jobId"
+
+
+class StorageStack(LayerStack):
+    def __init__(self, scope: Construct, *, config: PipelineConfig) -> None:
+        super().__init__(scope, config=config, layer="storage")
+        self.key = EncryptionKey(
+            self,
+            "data-key",
+            alias=f"alias/{self.name('data')}",
+            description="Encrypts the pipeline's data, job table, function settings, logs and alerts",
+            account_id=self.account_id,
+            region=config.region,
+            # CloudWatch alarms publish to the encrypted alert topic.
+            service_principals=["cloudwatch.amazonaws.com"],
+        )
+        # Bucket names are global: the account id keeps two accounts' environments apart.
+        access_logs = SecureBucket(
+            self,
+            "access-logs",
+            bucket_name=f"{self.name('access-logs')}-{self.account_id}",
+            kms_key_arn=None,
+            lifecycle_rules=[
+                _expire_rule("expire-access-logs", config.lifecycle.access_logs_expire_after_days, config.lifecycle),
+                _abort_multipart_rule(config.lifecycle),
+            ],
+            extra_policy_statements=[self._allow_log_delivery()],
+        )
+        self.data = SecureBucket(
+            self,
+            "data",
+            bucket_name=f"{self.name('data')}-{self.account_id}",
+            kms_key_arn=self.key.arn,
+            access_log_bucket=access_logs.name,
+            object_lock_years=config.object_lock_retention_years,
+            lifecycle_rules=_data_lifecycle(config.lifecycle),
+        )
+        self.table = DynamodbTable(
+            self,
+            "jobs",
+            name=self.name("jobs"),
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=JOB_TABLE_KEY,
+            attribute=[DynamodbTableAttribute(name=JOB_TABLE_KEY, type="S")],
+            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.key.arn),
+            deletion_protection_enabled=config.table_deletion_protection,
+        )
+        self.export(parameters.BUCKET_NAME, self.data.name, description="Data bucket")
+        self.export(parameters.BUCKET_ARN, self.data.arn, description="Data bucket ARN")
+        self.export(parameters.TABLE_NAME, self.table.name, description="Job metadata table")
+        self.export(parameters.TABLE_ARN, self.table.arn, description="Job metadata table ARN")
+        self.export(parameters.KMS_KEY_ARN, self.key.arn, description="Customer-managed key of the pipeline")
+
+    def _allow_log_delivery(self) -> Statement:
+        return Statement(
+            sid="S3ServerAccessLogDelivery",
+            actions=["s3:PutObject"],
+            resources=[f"arn:aws:s3:::{self.name('access-logs')}-{self.account_id}/s3/*"],
+            principals={"Service": ["logging.s3.amazonaws.com"]},
+            conditions=[Condition(test="StringEquals", variable="aws:SourceAccount", values=[self.account_id])],
+        )
+
+
+def _expire_rule(rule_id: str, days: int, lifecycle: LifecycleSettings) -> S3BucketLifecycleConfigurationRule:
+    return S3BucketLifecycleConfigurationRule(
+        id=rule_id,
+        status="Enabled",
+        filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+        expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=days)],
+        noncurrent_version_expiration=[
+            S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                noncurrent_days=lifecycle.noncurrent_versions_expire_after_days
+            )
+        ],
+    )
+
+
+def _abort_multipart_rule(lifecycle: LifecycleSettings) -> S3BucketLifecycleConfigurationRule:
+    return S3BucketLifecycleConfigurationRule(
+        id="abort-incomplete-multipart-uploads",
+        status="Enabled",
+        filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+        abort_incomplete_multipart_upload=[
+            S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                days_after_initiation=lifecycle.abort_incomplete_multipart_after_days
+            )
+        ],
+    )
+
+
+def _data_lifecycle(lifecycle: LifecycleSettings) -> list[S3BucketLifecycleConfigurationRule]:
+    archive_then_expire = S3BucketLifecycleConfigurationRule(
+        id="glacier-then-expire",
+        status="Enabled",
+        filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+        transition=[
+            S3BucketLifecycleConfigurationRuleTransition(days=lifecycle.glacier_after_days, storage_class="GLACIER")
+        ],
+        expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=lifecycle.expire_after_days)],
+        noncurrent_version_expiration=[
+            S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                noncurrent_days=lifecycle.noncurrent_versions_expire_after_days
+            )
+        ],
+    )
+    return [archive_then_expire, _abort_multipart_rule(lifecycle)]
