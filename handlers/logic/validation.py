@@ -88,6 +88,10 @@ def _printable(value: object) -> object:
     """Undecodable bytes shown as \\xNN, so quarantine output is valid UTF-8 JSON."""
     if isinstance(value, str) and not value.isascii() and c.UNDECODABLE.search(value):
         return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
     return value
 
 
@@ -332,3 +336,33 @@ def _validate_jsonl(text: TextIO, run: _Run) -> None:
         if extras:
             run.note_unknown(extras)
         run.record(line=line, values=values, extras=extras)
+
+
+def count_records(*, text: TextIO, fmt: str) -> int:
+    """Records as validate_text counts them (blank lines excluded), without checking any rule.
+    Raises UnreadableFileError for the same unreadable files."""
+    records = 0
+    if fmt == CSV_FORMAT:
+        reader = csv.reader(text, strict=True)
+        _read_header(reader)
+        while True:
+            try:
+                for row in reader:
+                    if row:
+                        records += 1
+                break
+            except csv.Error:
+                records += 1
+    elif fmt == JSONL_FORMAT:
+        for raw_line in text:
+            stripped = raw_line.strip()
+            if not stripped:
+                continue
+            records += 1
+            if records == 1 and not stripped.isascii() and c.UNDECODABLE.search(stripped):
+                raise UnreadableFileError("file is not UTF-8: the first record holds undecodable bytes")
+    else:
+        raise UnreadableFileError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if records == 0:
+        raise UnreadableFileError("file is empty: it holds no transaction rows")
+    return records
