@@ -13,7 +13,13 @@ from handlers.dal import objects
 from handlers.errors import ReconciliationError
 from handlers.logic.duplicates import DuplicateTracker
 from handlers.logic.streams import CountingReader, open_text
-from handlers.logic.validation import STAGING_COLUMNS, ValidationSummary, json_text, validate_text
+from handlers.logic.validation import (
+    STAGING_COLUMNS,
+    ValidationSummary,
+    exceeds_threshold,
+    json_text,
+    validate_text,
+)
 from handlers.observability import bind_job, logger
 
 STAGE = "validate"
@@ -25,10 +31,6 @@ def staging_key(job_id: str) -> str:
 
 def quarantine_key(job_id: str) -> str:
     return f"quarantine/{job_id}/rejected.jsonl"
-
-
-def exceeds_threshold(*, rejected: int, records: int, threshold: Decimal) -> bool:
-    return Decimal(rejected) > threshold * Decimal(records)
 
 
 def lambda_handler(event: dict, context: object) -> dict:

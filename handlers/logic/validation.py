@@ -39,6 +39,11 @@ _FAST_WITH_DESCRIPTION = re.compile(_FAST_CORE + "\x00[^\x00\udc80-\udcff]{0,500
 _FAST_WITHOUT_DESCRIPTION = re.compile(_FAST_CORE)
 
 
+def exceeds_threshold(*, rejected: int, records: int, threshold: Decimal) -> bool:
+    """Whether the rejected share is above ``threshold`` (exact, no division)."""
+    return Decimal(rejected) > threshold * Decimal(records)
+
+
 def format_from_name(name: str) -> str | None:
     lowered = name.lower()
     if lowered.endswith(".csv"):
