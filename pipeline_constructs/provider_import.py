@@ -19,22 +19,41 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 _BULK_IMPORT_MARKER = "# Loading modules to ensure their types are registered with the jsii runtime library"
 
 
+_lean_import_active = False
+
+
 class ProviderLayoutChanged(RuntimeError):
     """The provider package no longer looks the way this fast path expects."""
 
 
+def is_active() -> bool:
+    return _lean_import_active
+
+
+def quiet_node_end_of_life_banner() -> None:
+    """jsii prints a banner on every run under Node 20; it accepts only the major version."""
+    if "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION" in os.environ:
+        return
+    try:
+        version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return  # jsii will report a missing Node itself
+    os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = version.strip().lstrip("v").split(".")[0]
+
+
 def enable() -> bool:
     """Install the lean package module; return whether the fast path is active."""
-    if os.environ.get("PIPELINE_FULL_PROVIDER_IMPORT") == "1":
-        return False
-    if PACKAGE in sys.modules:
-        return getattr(sys.modules[PACKAGE], "__lean_import__", False)
+    global _lean_import_active
+    quiet_node_end_of_life_banner()
+    if os.environ.get("PIPELINE_FULL_PROVIDER_IMPORT") == "1" or PACKAGE in sys.modules:
+        return _lean_import_active
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None or spec.loader is None:
         raise ProviderLayoutChanged(f"{PACKAGE} is not installed; run `make install`")
@@ -47,11 +66,13 @@ def enable() -> bool:
             "set PIPELINE_FULL_PROVIDER_IMPORT=1 and update pipeline_constructs/provider_import.py"
         )
     module = importlib.util.module_from_spec(spec)
-    module.__lean_import__ = True  # type: ignore[attr-defined]
     sys.modules[PACKAGE] = module
     try:
-        exec(compile(head, spec.origin, "exec"), module.__dict__)  # noqa: S102 - the package's own code
+        # The package's own code (it ends with publication.publish(), which swaps the
+        # module object in sys.modules for one exposing only __all__).
+        exec(compile(head, spec.origin, "exec"), module.__dict__)  # noqa: S102
     except BaseException:
-        del sys.modules[PACKAGE]
+        sys.modules.pop(PACKAGE, None)
         raise
+    _lean_import_active = True
     return True

@@ -1,0 +1,151 @@
+# The verbs users type. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SCAN_VENV := .venv-scan
+LAYERS := network storage compute orchestration
+
+export ENVIRONMENT_SUFFIX ?= dev
+export LOCAL ?= 0
+export LOCAL_PORT ?= 4566
+export LOCAL_ENDPOINT ?= http://127.0.0.1:$(LOCAL_PORT)
+# jsii warns on every run that Node 20 is past end of life; it accepts only the major version.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
+
+# Offline Terraform: a filesystem mirror of the providers, as air-gapped shops keep one.
+# Found automatically at /opt/tf-plugins; set TF_PROVIDER_MIRROR=<dir> for another place,
+# or TF_PROVIDER_MIRROR= (empty) to download from the registry.
+TF_PROVIDER_MIRROR ?= $(firstword $(wildcard /opt/tf-plugins))
+TF_RC := build/terraform.rc
+export TF_CLI_CONFIG_FILE := $(abspath $(TF_RC))
+export TF_PLUGIN_CACHE_DIR := $(abspath build/terraform-plugins)
+export TF_IN_AUTOMATION := 1
+
+ifeq ($(LOCAL),1)
+TARGET_NAME := the local emulator at $(LOCAL_ENDPOINT)
+export AWS_ENDPOINT_URL := $(LOCAL_ENDPOINT)
+export AWS_ACCESS_KEY_ID := test
+export AWS_SECRET_ACCESS_KEY := test
+export AWS_REGION ?= us-east-2
+export AWS_DEFAULT_REGION ?= us-east-2
+NEEDS_EMULATOR := local-up
+else
+TARGET_NAME := AWS
+NEEDS_EMULATOR :=
+endif
+
+SYNTH_INPUTS := app.py cdktf.json requirements.txt handlers/requirements.txt \
+	$(shell find stacks pipeline_constructs handlers -type d -name __pycache__ -prune -o \( -type d -o -name '*.py' -o -name '*.txt' \) -print 2>/dev/null)
+SYNTH_SETTINGS := build/synth-settings.env
+SYNTH_DONE := cdktf.out/manifest.json
+
+.PHONY: help install synth test test-fast test-e2e scan bench lint clean demo local-up local-down \
+	deploy destroy \
+	FORCE
+
+help:
+	@echo "make install              Python venvs, cdktf-cli (npm, in the project), Terraform offline config"
+	@echo "make demo                 deploy all four layers to a local emulator and run two jobs"
+	@echo "make test                 the whole test suite (what CI runs)"
+	@echo "make synth                synthesize cdktf.out/stacks/{$(LAYERS)} (skipped when nothing changed)"
+	@echo "make plan-<layer>         terraform plan of one layer ($(LAYERS))"
+	@echo "make deploy-<layer>       deploy one layer; LOCAL=1 targets the emulator"
+	@echo "make destroy-<layer>      destroy one layer"
+	@echo "make deploy | destroy     all layers, in order (destroy in reverse)"
+	@echo "make scan                 checkov over the synthesized stacks"
+	@echo "make bench                benchmarks -> docs/benchmarks.md"
+	@echo "make local-up | local-down  start / stop the local emulator"
+
+# ---------------------------------------------------------------- install
+install: $(VENV)/.installed $(SCAN_VENV)/.installed node_modules/.installed $(TF_RC)
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -c 'import cdktf, cdktf_cdktf_provider_aws.provider, moto, pytest' >/dev/null
+	@touch $@
+
+$(SCAN_VENV)/.installed: requirements-scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-scan.txt 2>&1 | grep -v '^WARNING: Location' || true
+	$(SCAN_VENV)/bin/checkov --version >/dev/null
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(TF_RC): FORCE
+	@mkdir -p build $(TF_PLUGIN_CACHE_DIR)
+	@{ echo 'plugin_cache_dir = "$(TF_PLUGIN_CACHE_DIR)"'; \
+	  if [ -n "$(TF_PROVIDER_MIRROR)" ]; then \
+	    echo 'provider_installation {'; \
+	    echo '  filesystem_mirror {'; \
+	    echo '    path    = "$(TF_PROVIDER_MIRROR)"'; \
+	    echo '    include = ["registry.terraform.io/hashicorp/*"]'; \
+	    echo '  }'; \
+	    echo '  direct { exclude = ["registry.terraform.io/hashicorp/*"] }'; \
+	    echo '}'; \
+	  fi; } > $@.new
+	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
+
+# ---------------------------------------------------------------- synth
+# Rewritten only when a setting that changes the output changes, so Make can skip synth.
+$(SYNTH_SETTINGS): FORCE
+	@mkdir -p build
+	@env | grep -E '^(ENVIRONMENT_SUFFIX|LOCAL|LOCAL_ENDPOINT|AWS_REGION|LAMBDA_RUNTIME|LAMBDA_RESERVED_CONCURRENCY|LOG_RETENTION_DAYS|REJECT_THRESHOLD|TABLE_DELETION_PROTECTION|OBJECT_LOCK_RETENTION_YEARS|ALERT_EMAIL|TF_STATE_BUCKET|PIPELINE_[A-Z_]+)=' | sort > $@.new
+	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
+
+$(SYNTH_DONE): $(VENV)/.installed $(SYNTH_INPUTS) $(SYNTH_SETTINGS)
+	$(PY) app.py
+	@touch $@
+
+synth: $(SYNTH_DONE)
+	@echo "synthesized cdktf.out/stacks/{$(LAYERS)} for $(ENVIRONMENT_SUFFIX) on $(TARGET_NAME)"
+
+# ---------------------------------------------------------------- layers
+TF = terraform -chdir=cdktf.out/stacks/$*
+TF_INIT = $(TF) init -input=false -no-color >/dev/null || $(TF) init -input=false
+
+plan-%: $(SYNTH_DONE) $(TF_RC) $(NEEDS_EMULATOR)
+	@$(TF_INIT)
+	$(TF) plan -input=false
+
+deploy-%: $(SYNTH_DONE) $(TF_RC) $(NEEDS_EMULATOR)
+	@echo "== deploying $* ($(ENVIRONMENT_SUFFIX)) to $(TARGET_NAME)"
+	@$(TF_INIT)
+	$(TF) apply -input=false -auto-approve
+
+destroy-%: $(SYNTH_DONE) $(TF_RC) $(NEEDS_EMULATOR)
+	@echo "== destroying $* ($(ENVIRONMENT_SUFFIX)) on $(TARGET_NAME)"
+	@$(TF_INIT)
+	$(TF) destroy -input=false -auto-approve
+
+deploy: $(addprefix deploy-,$(LAYERS))
+
+destroy:
+	@$(MAKE) --no-print-directory $(addprefix destroy-,orchestration compute storage network)
+
+# ---------------------------------------------------------------- checks
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not e2e"
+
+test-e2e: install
+	$(PY) -m pytest -m e2e
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf cdktf.out build/functions build/synth-settings.env .pytest_cache
+
+FORCE:

@@ -1,0 +1,56 @@
+"""Synthesize once per session (in process, through app.py's fast provider path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stacks.config import PipelineConfig, from_env
+from tests.infra import synth
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# A distinctive suffix, so "every name carries the suffix" cannot pass by accident.
+TEST_ENV = {"ENVIRONMENT_SUFFIX": "qa7"}
+
+
+@pytest.fixture(scope="session")
+def config() -> PipelineConfig:
+    return from_env(TEST_ENV)
+
+
+@pytest.fixture(scope="session")
+def synthesized(config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> synth.Synth:
+    from app import build_app  # importing app.py enables the fast provider path first
+
+    outdir = tmp_path_factory.mktemp("cdktf.out")
+    build_app(config, outdir=str(outdir)).synth()
+    return synth.read(outdir)
+
+
+@pytest.fixture(scope="session")
+def terraform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Terraform pointed at the offline provider mirror, as `make install` sets it up."""
+    subprocess.run(["make", "--no-print-directory", "build/terraform.rc"], cwd=PROJECT_ROOT, check=True)
+    return {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(PROJECT_ROOT / "build" / "terraform.rc"),
+        "TF_PLUGIN_CACHE_DIR": str(PROJECT_ROOT / "build" / "terraform-plugins"),
+        "TF_IN_AUTOMATION": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def initialized(synthesized: synth.Synth, terraform_env: dict[str, str]) -> Iterator[synth.Synth]:
+    for layer in synth.LAYERS:
+        subprocess.run(
+            ["terraform", "init", "-input=false", "-no-color"],
+            cwd=synthesized.stack_dir(layer),
+            env=terraform_env,
+            check=True,
+            capture_output=True,
+        )
+    yield synthesized

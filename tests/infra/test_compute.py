@@ -1,0 +1,95 @@
+import json
+
+import pytest
+
+from stacks.config import PipelineConfig
+from tests.infra.synth import Synth
+
+FUNCTIONS = ("ingest", "validate", "transform", "load", "failure")
+
+
+def _functions(synthesized: Synth) -> dict[str, dict]:
+    return {
+        body["function_name"].split("-")[1]: body
+        for body in synthesized.resources("compute", "aws_lambda_function").values()
+    }
+
+
+def test_one_layer_shared_by_every_function(synthesized: Synth) -> None:
+    layer = synthesized.only("compute", "aws_lambda_layer_version")
+    assert layer["compatible_architectures"] == ["arm64"]
+    assert layer["compatible_runtimes"] == ["python3.13"]
+    assert layer["filename"].startswith("assets/")
+    for function in _functions(synthesized).values():
+        assert function["layers"] == ["${aws_lambda_layer_version.dependencies.arn}"]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_function_settings(synthesized: Synth, config: PipelineConfig, name: str) -> None:
+    function = _functions(synthesized)[name]
+    assert function["function_name"] == f"pipeline-{name}-qa7"
+    assert function["handler"] == f"handlers.{name}.lambda_handler"
+    assert function["architectures"] == ["arm64"]
+    assert function["runtime"] == "python3.13"  # Amazon Linux 2023; python3.11 runs on AL2
+    assert 512 <= function["memory_size"] <= 2048
+    assert 300 <= function["timeout"] <= 600
+    assert function["memory_size"] == config.functions[name].memory_mb
+    assert function["tracing_config"] == {"mode": "Active"}
+    assert function["kms_key_arn"] == "${data.aws_ssm_parameter.import-kms-key-arn.value}"
+    assert function["vpc_config"]["subnet_ids"] == '${split(",", data.aws_ssm_parameter.import-private-subnet-ids.value)}'
+    assert function["reserved_concurrent_executions"] == -1
+    env = function["environment"]["variables"]
+    assert env["DATA_BUCKET"] == "${data.aws_ssm_parameter.import-bucket-name.value}"
+    assert env["JOBS_TABLE"] == "${data.aws_ssm_parameter.import-table-name.value}"
+    assert len(env["CODE_VERSION"]) == 12
+    assert function["logging_config"]["log_group"].startswith(f"${{aws_cloudwatch_log_group.{name}_logs_")
+
+
+def test_each_function_has_its_own_encrypted_log_group_and_role(synthesized: Synth) -> None:
+    groups = synthesized.resources("compute", "aws_cloudwatch_log_group").values()
+    assert sorted(g["name"] for g in groups) == sorted(f"/aws/lambda/pipeline-{f}-qa7" for f in FUNCTIONS)
+    assert all(g["retention_in_days"] == 7 and g["kms_key_id"] for g in groups)
+    roles = synthesized.resources("compute", "aws_iam_role")
+    assert len(roles) == len(FUNCTIONS)
+    assert len({r["name"] for r in roles.values()}) == len(FUNCTIONS)
+
+
+def _statements(synthesized: Synth, name: str) -> dict[str, dict]:
+    documents = synthesized.data("compute", "aws_iam_policy_document")
+    (permissions,) = [body for lid, body in documents.items() if lid.startswith(f"{name}_permissions_")]
+    return {s["sid"]: s for s in permissions["statement"]}
+
+
+def test_roles_reach_only_their_own_prefixes(synthesized: Synth) -> None:
+    bucket = "${data.aws_ssm_parameter.import-bucket-arn.value}"
+    validate = _statements(synthesized, "validate")
+    assert validate["ReadOwnInputs"]["resources"] == [f"{bucket}/incoming/*", f"{bucket}/raw/*"]
+    assert validate["WriteOwnOutputs"]["resources"] == [f"{bucket}/staging/*", f"{bucket}/quarantine/*"]
+    transform = _statements(synthesized, "transform")
+    assert transform["WriteOwnOutputs"]["resources"] == [f"{bucket}/curated/*"]
+    failure = _statements(synthesized, "failure")
+    assert "ReadOwnInputs" not in failure and "WriteOwnOutputs" not in failure
+    assert failure["TrackJobs"]["resources"] == ["${data.aws_ssm_parameter.import-table-arn.value}"]
+
+
+def test_packages_are_reproducible(tmp_path) -> None:
+    from pipeline_constructs.packaging import package_functions
+    from stacks.compute import HANDLERS_DIR
+
+    first = package_functions(handlers_dir=HANDLERS_DIR, build_dir=tmp_path / "a")
+    second = package_functions(handlers_dir=HANDLERS_DIR, build_dir=tmp_path / "b")
+    assert first.sha256 == second.sha256
+    assert first.path.read_bytes() == second.path.read_bytes()
+
+
+def test_layer_is_built_for_arm64_lambda(synthesized: Synth) -> None:
+    layer = synthesized.only("compute", "aws_lambda_layer_version")
+    assert "manylinux_2_28_aarch64" in layer["description"]
+    archive = synthesized.stack_dir("compute") / layer["filename"]
+    import zipfile
+
+    names = zipfile.ZipFile(archive).namelist()
+    assert any(n.startswith("python/pyarrow/") and n.endswith("aarch64-linux-gnu.so") for n in names)
+    assert any(n.startswith("python/aws_lambda_powertools/") for n in names)
+    assert not any("__pycache__" in n for n in names)
+    assert json.dumps(sorted(names)) == json.dumps(names)

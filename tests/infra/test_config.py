@@ -1,0 +1,43 @@
+import pytest
+
+from stacks.config import ConfigError, from_env
+
+
+def test_defaults() -> None:
+    config = from_env({})
+    assert config.environment_suffix == "dev"
+    assert config.region == "us-east-2"
+    assert config.lambda_runtime == "python3.13"
+    assert config.log_retention_days == 7
+    assert config.lifecycle.glacier_after_days == 90
+    assert config.lifecycle.expire_after_days == 7 * 365
+    assert config.object_lock_retention_years is None
+    assert config.table_deletion_protection is False
+    assert config.local is False
+
+
+def test_production_like_suffix_turns_on_records_retention_and_deletion_protection() -> None:
+    config = from_env({"ENVIRONMENT_SUFFIX": "prod"})
+    assert config.object_lock_retention_years == 7
+    assert config.table_deletion_protection is True
+    assert from_env({"ENVIRONMENT_SUFFIX": "prod", "OBJECT_LOCK_RETENTION_YEARS": "0"}).object_lock_retention_years is None
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"ENVIRONMENT_SUFFIX": "Dev"}, "ENVIRONMENT_SUFFIX"),
+        ({"ENVIRONMENT_SUFFIX": "dev_1"}, "ENVIRONMENT_SUFFIX"),
+        ({"ENVIRONMENT_SUFFIX": "a-very-long-environment-name"}, "ENVIRONMENT_SUFFIX"),
+        ({"ENVIRONMENT_SUFFIX": "dev-"}, "ENVIRONMENT_SUFFIX"),
+        ({"AWS_REGION": "mars-1"}, "AWS_REGION"),
+        ({"LAMBDA_RUNTIME": "python3.9"}, "LAMBDA_RUNTIME"),
+        ({"LOG_RETENTION_DAYS": "8"}, "LOG_RETENTION_DAYS"),
+        ({"LOG_RETENTION_DAYS": "seven"}, "LOG_RETENTION_DAYS"),
+        ({"LAMBDA_RESERVED_CONCURRENCY": "0"}, "LAMBDA_RESERVED_CONCURRENCY"),
+        ({"TABLE_DELETION_PROTECTION": "maybe"}, "TABLE_DELETION_PROTECTION"),
+    ],
+)
+def test_bad_settings_name_the_setting_and_the_rule(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=rf"setting {named}=.* is invalid: expected "):
+        from_env(env)
