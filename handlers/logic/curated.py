@@ -44,7 +44,7 @@ DAILY_TOTALS_SCHEMA = pa.schema(
 class PartitionedWriter:
     """Buffers rows per booking date and flushes them as row groups of one file per date."""
 
-    def __init__(self, *, directory: str, job_id: str, flush_rows: int = 100_000) -> None:
+    def __init__(self, *, directory: str, job_id: str, flush_rows: int = 20_000) -> None:
         self.directory = directory
         self.job_id = job_id
         self.flush_rows = flush_rows
