@@ -67,7 +67,13 @@ def _patch_stepfunctions() -> None:
             result, diagnostics = "OK", []
         except InvalidDefinition as exc:
             result = "FAIL"
-            diagnostics = [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": getattr(exc, "message", None) or str(exc)}]
+            diagnostics = [
+                {
+                    "severity": "ERROR",
+                    "code": "SCHEMA_VALIDATION_FAILED",
+                    "message": getattr(exc, "message", None) or str(exc),
+                }
+            ]
         return json.dumps({"result": result, "diagnostics": diagnostics, "truncated": False})
 
     def list_state_machine_versions(self: Any) -> str:
@@ -76,7 +82,9 @@ def _patch_stepfunctions() -> None:
 
     orig_start_execution = StepFunctionsParserBackend.start_execution
 
-    def start_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any) -> Any:
+    def start_execution(
+        self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any
+    ) -> Any:
         # The executing backend names an unnamed execution "None", so the 2nd unnamed StartExecution
         # fails with ExecutionAlreadyExists; AWS generates a UUID.
         return orig_start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kw)
@@ -96,7 +104,9 @@ def _patch_lambda() -> None:
 
     def _set_dlq(self: Any, value: dict | None) -> None:
         # UpdateFunctionConfiguration with TargetArn "" removes the DLQ.
-        self.dead_letter_config = {"TargetArn": value["TargetArn"]} if value and value.get("TargetArn") else None
+        self.dead_letter_config = (
+            {"TargetArn": value["TargetArn"]} if value and value.get("TargetArn") else None
+        )
 
     def __init__(self: Any, account_id: str, spec: dict, *args: Any, **kwargs: Any) -> None:
         orig_init(self, account_id, spec, *args, **kwargs)
@@ -119,7 +129,9 @@ def _patch_lambda() -> None:
         payload, errored, logs = lambda_runner.run(self, event)
         if errored:
             response_headers["x-amz-function-error"] = "Unhandled"
-        response_headers["x-amz-log-result"] = lambda_runner.tail_log_header(logs)  # moto strips it unless Tail
+        response_headers["x-amz-log-result"] = lambda_runner.tail_log_header(
+            logs
+        )  # moto strips it unless Tail
         return json.dumps(payload).encode("utf-8")
 
     LambdaFunction.__init__ = __init__
@@ -216,7 +228,10 @@ class PipelineApp:
         else:
             from xml.sax.saxutils import escape
 
-            error = f"<Error><Type>Sender</Type><Code>NotImplemented</Code><Message>{escape(message)}</Message></Error>"
+            error = (
+                "<Error><Type>Sender</Type><Code>NotImplemented</Code>"
+                f"<Message>{escape(message)}</Message></Error>"
+            )
             body = (f"<ErrorResponse>{error}</ErrorResponse>" if proto == "query" else error).encode()
             headers = [("Content-Type", "text/xml")]
         return _respond(start_response, "501 Not Implemented", body, headers)
@@ -243,7 +258,9 @@ class PipelineApp:
             result = {}
         else:
             status, result = "404 Not Found", {"message": f"no such endpoint: {method} {path}"}
-        return _respond(start_response, status, json.dumps(result).encode(), [("Content-Type", "application/json")])
+        return _respond(
+            start_response, status, json.dumps(result).encode(), [("Content-Type", "application/json")]
+        )
 
 
 # ------------------------------------------------------------------ lifecycle
@@ -264,11 +281,17 @@ class EmulatorHandle:
         self.server.server_close()
 
 
-def start(port: int = 4566, state_dir: str | os.PathLike | None = None, runtime_dir: str | None = None) -> EmulatorHandle:
+def start(
+    port: int = 4566, state_dir: str | os.PathLike | None = None, runtime_dir: str | None = None
+) -> EmulatorHandle:
     """Start the emulator in a background thread (port 0 = any free port). One per process:
     moto's backends, settings and the Lambda runner's config are process-global."""
     from moto.core.config import default_user_config
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from werkzeug.serving import make_server
 
     apply_patches()
@@ -311,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--state-dir", help="Lambda code cache and per-function logs (default: a temp dir)")
-    parser.add_argument("--runtime-dir", help="dir with boto3 & deps for handlers (env PIPELINE_LOCAL_RUNTIME_DIR)")
+    parser.add_argument(
+        "--runtime-dir", help="dir with boto3 & deps for handlers (env PIPELINE_LOCAL_RUNTIME_DIR)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -8,7 +8,8 @@ Protocol: a JSON request on stdin
     {"paths": [...], "handler": "module.function", "event": ..., "timeout": seconds,
      "result_path": file, "context": {...}}
 The outcome is written as JSON to result_path:
-    {"ok": true, "result": <handler return value>}  or  {"ok": false, "error": {errorMessage, errorType, stackTrace}}
+    {"ok": true, "result": <handler return value>}
+    {"ok": false, "error": {"errorMessage", "errorType", "stackTrace"}}
 stdout and stderr both go to the parent (function logs); stdout is not used for the protocol.
 """
 
@@ -64,9 +65,13 @@ def main():
     deadline = time.monotonic() + timeout
 
     def on_timeout(signum, frame):
-        msg = f"RequestId: {req['context']['aws_request_id']} Error: Task timed out after {timeout:.2f} seconds"
-        _write(result_path, {"ok": False, "timeout": True,
-                             "error": {"errorType": "Sandbox.Timedout", "errorMessage": msg}})
+        msg = (
+            f"RequestId: {req['context']['aws_request_id']} Error: Task timed out after {timeout:.2f} seconds"
+        )
+        _write(
+            result_path,
+            {"ok": False, "timeout": True, "error": {"errorType": "Sandbox.Timedout", "errorMessage": msg}},
+        )
         sys.stderr.flush()
         os._exit(0)
 

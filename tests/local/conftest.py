@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from local_emu_helpers import REPO, Emulator, free_port
@@ -26,9 +25,20 @@ def emulator(tmp_path_factory):
     port = free_port()
     log = open(base / "emulator.out", "w+b")  # noqa: SIM115 - closed in teardown
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "local.emulator", "--port", str(port),
-         "--state-dir", str(base / "state"), "--runtime-dir", str(runtime_dir)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "local.emulator",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(base / "state"),
+            "--runtime-dir",
+            str(runtime_dir),
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     ready = f"emulator ready on http://127.0.0.1:{port}".encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import socket
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -39,6 +40,6 @@ class Emulator:
             endpoint_url=self.url,
             region_name=REGION,
             aws_access_key_id="test",
-            aws_secret_access_key="test",
+            aws_secret_access_key="test",  # noqa: S106 - the emulator's fake credentials
             config=Config(retries={"total_max_attempts": 1}, read_timeout=120, **config),
         )

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/test-role"
 
-APP = '''
+APP = """
 import os, time
 import greeting_lib
 
@@ -41,17 +42,24 @@ def list_queues(event, context):
     import boto3  # from the runtime-provided dir; talks to the emulator via AWS_ENDPOINT_URL
     return boto3.client("sqs").list_queues().get("QueueUrls", [])
 
+def record_s3_key(event, context):
+    print("S3 KEY", event["Records"][0]["s3"]["object"]["key"])
+
 def process(event, context):
     if event.get("fail"):
         raise PermanentError("cannot process " + event["id"])
     return {"processed": event["id"]}
-'''
-NEEDS_MOTO = "import moto  # in the emulator's venv, not in the zip\n\ndef handler(event, context):\n    return 1\n"
+"""
+NEEDS_MOTO = (
+    "import moto  # in the emulator's venv, not in the zip\n\ndef handler(event, context):\n    return 1\n"
+)
 LAYER = {"python/greeting_lib.py": "def greet(name):\n    return f'hello {name}'\n"}
 
 
 def post_json(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
         return json.load(resp)
 
@@ -59,21 +67,34 @@ def post_json(url: str, body: dict) -> dict:
 @pytest.fixture(scope="module")
 def functions(emulator):
     """Creates functions named after their handler (echo, boom, ...) sharing one zip + one layer."""
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ],
+    }
     emulator.client("iam").create_role(RoleName="test-role", AssumeRolePolicyDocument=json.dumps(trust))
     lam = emulator.client("lambda")
     layer = lam.publish_layer_version(LayerName="greeting", Content={"ZipFile": make_zip(LAYER)})
     code = make_zip({"app.py": APP, "needs_moto.py": NEEDS_MOTO})
     arns = {}
     for name, handler, timeout in [
-        ("echo", "app.echo", 10), ("boom", "app.boom", 10), ("slow", "app.slow", 1),
-        ("list_queues", "app.list_queues", 20), ("process", "app.process", 10),
+        ("echo", "app.echo", 10),
+        ("boom", "app.boom", 10),
+        ("slow", "app.slow", 1),
+        ("list_queues", "app.list_queues", 20),
+        ("process", "app.process", 10),
         ("needs_moto", "needs_moto.handler", 10),
+        ("record_s3_key", "app.record_s3_key", 10),
     ]:
         fn = lam.create_function(
-            FunctionName=name, Runtime="python3.11", Role=ROLE, Handler=handler, Timeout=timeout,
-            Code={"ZipFile": code}, Layers=[layer["LayerVersionArn"]],
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler=handler,
+            Timeout=timeout,
+            Code={"ZipFile": code},
+            Layers=[layer["LayerVersionArn"]],
             Environment={"Variables": {"WHO": "pipeline"}},
         )
         arns[name] = fn["FunctionArn"]
@@ -126,7 +147,10 @@ def test_clean_interpreter_does_not_see_emulator_venv(emulator, functions):
 
 
 def test_fault_injection(emulator, functions):
-    post_json(f"{emulator.url}/_pipeline/faults", {"function": "echo", "errorType": "Lambda.ServiceException", "times": 2})
+    post_json(
+        f"{emulator.url}/_pipeline/faults",
+        {"function": "echo", "errorType": "Lambda.ServiceException", "times": 2},
+    )
     assert invoke(emulator, "echo", {})[1]["errorType"] == "Lambda.ServiceException"
     assert invoke(emulator, "echo", {})[1]["errorType"] == "Lambda.ServiceException"
     assert invoke(emulator, "echo", {})[0] is None
@@ -150,7 +174,10 @@ def test_validate_state_machine_definition_and_versions(emulator):
 @pytest.mark.parametrize(
     ("service", "call"),
     [
-        ("stepfunctions", lambda c: c.publish_state_machine_version(stateMachineArn="arn:aws:states:x")),  # json
+        (
+            "stepfunctions",
+            lambda c: c.publish_state_machine_version(stateMachineArn="arn:aws:states:x"),
+        ),  # json
         ("sns", lambda c: c.get_data_protection_policy(ResourceArn="arn:aws:sns:us-east-2:1:t")),  # query
     ],
 )
@@ -167,13 +194,27 @@ def test_unimplemented_action_fails_fast_with_501(emulator, service, call):
 # ------------------------------------------------------------------ (d) drift fixes
 def test_dead_letter_config_round_trips(emulator, functions):
     lam, sqs = emulator.client("lambda"), emulator.client("sqs")
-    dlq = [sqs.get_queue_attributes(QueueUrl=sqs.create_queue(QueueName=n)["QueueUrl"],
-                                    AttributeNames=["QueueArn"])["Attributes"]["QueueArn"] for n in ("dlq1", "dlq2")]
-    lam.create_function(FunctionName="with-dlq", Runtime="python3.11", Role=ROLE, Handler="app.echo",
-                        Code={"ZipFile": make_zip({"app.py": APP})}, DeadLetterConfig={"TargetArn": dlq[0]})
-    assert lam.get_function(FunctionName="with-dlq")["Configuration"]["DeadLetterConfig"] == {"TargetArn": dlq[0]}
+    dlq = [
+        sqs.get_queue_attributes(
+            QueueUrl=sqs.create_queue(QueueName=n)["QueueUrl"], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        for n in ("dlq1", "dlq2")
+    ]
+    lam.create_function(
+        FunctionName="with-dlq",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.echo",
+        Code={"ZipFile": make_zip({"app.py": APP})},
+        DeadLetterConfig={"TargetArn": dlq[0]},
+    )
+    assert lam.get_function(FunctionName="with-dlq")["Configuration"]["DeadLetterConfig"] == {
+        "TargetArn": dlq[0]
+    }
     lam.update_function_configuration(FunctionName="with-dlq", DeadLetterConfig={"TargetArn": dlq[1]})
-    assert lam.get_function_configuration(FunctionName="with-dlq")["DeadLetterConfig"] == {"TargetArn": dlq[1]}
+    assert lam.get_function_configuration(FunctionName="with-dlq")["DeadLetterConfig"] == {
+        "TargetArn": dlq[1]
+    }
     lam.update_function_configuration(FunctionName="with-dlq", DeadLetterConfig={"TargetArn": ""})
     assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName="with-dlq")
 
@@ -182,8 +223,28 @@ def test_s3_eventbridge_flag_round_trips(emulator):
     s3 = emulator.client("s3", s3={"addressing_style": "path"})
     s3.create_bucket(Bucket="eb-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
     assert "EventBridgeConfiguration" not in s3.get_bucket_notification_configuration(Bucket="eb-bucket")
-    s3.put_bucket_notification_configuration(Bucket="eb-bucket", NotificationConfiguration={"EventBridgeConfiguration": {}})
+    s3.put_bucket_notification_configuration(
+        Bucket="eb-bucket", NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
     assert s3.get_bucket_notification_configuration(Bucket="eb-bucket")["EventBridgeConfiguration"] == {}
+
+
+def test_s3_notification_runs_lambda_with_url_encoded_key(emulator, functions):
+    s3 = emulator.client("s3", s3={"addressing_style": "path"})
+    s3.create_bucket(Bucket="landing", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_notification_configuration(
+        Bucket="landing",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": functions["record_s3_key"], "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
+    )
+    s3.put_object(Bucket="landing", Key="in box/trades 1.csv", Body=b"a,b\n")  # invoked synchronously
+    log = (emulator.state_dir / "logs" / "record_s3_key.log").read_text()
+    keys = [line.split("S3 KEY ", 1)[1] for line in log.splitlines() if line.startswith("S3 KEY ")]
+    assert keys and keys[-1] != "in box/trades 1.csv"  # moto URL-encodes keys, like AWS
+    assert urllib.parse.unquote_plus(keys[-1]) == "in box/trades 1.csv"
 
 
 # ------------------------------------------------------------------ (e) Step Functions
@@ -192,7 +253,9 @@ def pipeline_machine(emulator, functions):
     sns, sqs, sfn = emulator.client("sns"), emulator.client("sqs"), emulator.client("stepfunctions")
     topic = sns.create_topic(Name="pipeline-alerts")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="alerts-observer")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     definition = {
         "StartAt": "Process",
@@ -202,8 +265,14 @@ def pipeline_machine(emulator, functions):
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {"FunctionName": functions["process"], "Payload.$": "$"},
                 "OutputPath": "$.Payload",
-                "Retry": [{"ErrorEquals": ["Lambda.ServiceException", "TransientError"],
-                           "IntervalSeconds": 1, "BackoffRate": 1.0, "MaxAttempts": 2}],
+                "Retry": [
+                    {
+                        "ErrorEquals": ["Lambda.ServiceException", "TransientError"],
+                        "IntervalSeconds": 1,
+                        "BackoffRate": 1.0,
+                        "MaxAttempts": 2,
+                    }
+                ],
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Notify"}],
                 "End": True,
             },
@@ -216,7 +285,9 @@ def pipeline_machine(emulator, functions):
             "Failed": {"Type": "Fail", "Error": "ProcessingFailed", "Cause": "see the alerts topic"},
         },
     }
-    arn = sfn.create_state_machine(name="pipeline", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.create_state_machine(name="pipeline", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
     return arn, queue_url
 
 
@@ -236,7 +307,9 @@ def test_sfn_success(emulator, pipeline_machine):
 
 
 def test_sfn_retries_injected_faults_then_succeeds(emulator, pipeline_machine):
-    post_json(f"{emulator.url}/_pipeline/faults", {"function": "process", "errorType": "TransientError", "times": 2})
+    post_json(
+        f"{emulator.url}/_pipeline/faults", {"function": "process", "errorType": "TransientError", "times": 2}
+    )
     started = time.monotonic()
     desc, events = run_execution(emulator.client("stepfunctions"), pipeline_machine[0], {"id": "b"})
     assert desc["status"] == "SUCCEEDED", desc
@@ -253,7 +326,9 @@ def test_sfn_permanent_failure_is_caught_and_published(emulator, pipeline_machin
     failed = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
     assert failed == ["PermanentError"]  # not in the Retry list: caught at once
     sqs = emulator.client("sqs")
-    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get(
+        "Messages", []
+    )
     assert len(messages) == 1
     error = json.loads(json.loads(messages[0]["Body"])["Message"])
     assert error["Error"] == "PermanentError"
@@ -262,17 +337,36 @@ def test_sfn_permanent_failure_is_caught_and_published(emulator, pipeline_machin
 
 def test_sfn_direct_function_arn_task_with_retry(emulator, functions):
     sfn = emulator.client("stepfunctions")
-    definition = {"StartAt": "Echo", "States": {"Echo": {
-        "Type": "Task", "Resource": functions["echo"], "End": True,
-        "Retry": [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 1, "MaxAttempts": 1}],
-    }}}
-    arn = sfn.create_state_machine(name="direct", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
-    post_json(f"{emulator.url}/_pipeline/faults",
-              {"function": "echo", "errorType": "Lambda.TooManyRequestsException", "times": 1})
+    definition = {
+        "StartAt": "Echo",
+        "States": {
+            "Echo": {
+                "Type": "Task",
+                "Resource": functions["echo"],
+                "End": True,
+                "Retry": [
+                    {
+                        "ErrorEquals": ["Lambda.TooManyRequestsException"],
+                        "IntervalSeconds": 1,
+                        "MaxAttempts": 1,
+                    }
+                ],
+            }
+        },
+    }
+    arn = sfn.create_state_machine(name="direct", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    post_json(
+        f"{emulator.url}/_pipeline/faults",
+        {"function": "echo", "errorType": "Lambda.TooManyRequestsException", "times": 1},
+    )
     desc, events = run_execution(sfn, arn, {"x": 1})
     assert desc["status"] == "SUCCEEDED", desc
     assert json.loads(desc["output"])["event"] == {"x": 1}
-    failed = [e["lambdaFunctionFailedEventDetails"]["error"] for e in events if e["type"] == "LambdaFunctionFailed"]
+    failed = [
+        e["lambdaFunctionFailedEventDetails"]["error"] for e in events if e["type"] == "LambdaFunctionFailed"
+    ]
     assert failed == ["Lambda.TooManyRequestsException"]
 
 

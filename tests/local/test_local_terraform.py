@@ -22,23 +22,41 @@ APPLY_BUDGET_SECONDS = 120  # measured ~20 s here; the unpatched emulator takes 
 
 
 def _trust(service: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}],
+        }
+    )
 
 
 def _config(url: str, zip_path: Path, zip_bytes: bytes) -> dict:
     services = ("iam", "sts", "lambda", "sfn", "sqs", "s3", "cloudwatchlogs", "sns")
-    definition = {"StartAt": "Run", "States": {"Run": {
-        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": "${aws_lambda_function.fn.arn}", "Payload.$": "$"}, "End": True}}}
+    definition = {
+        "StartAt": "Run",
+        "States": {
+            "Run": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "${aws_lambda_function.fn.arn}", "Payload.$": "$"},
+                "End": True,
+            }
+        },
+    }
     return {
         "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}}},
-        "provider": {"aws": {
-            "region": REGION, "access_key": "test", "secret_key": "test",
-            "skip_credentials_validation": True, "skip_requesting_account_id": True,
-            "skip_metadata_api_check": True, "s3_use_path_style": True,
-            "endpoints": [{s: url for s in services}],
-        }},
+        "provider": {
+            "aws": {
+                "region": REGION,
+                "access_key": "test",
+                "secret_key": "test",
+                "skip_credentials_validation": True,
+                "skip_requesting_account_id": True,
+                "skip_metadata_api_check": True,
+                "s3_use_path_style": True,
+                "endpoints": [{s: url for s in services}],
+            }
+        },
         "resource": {
             "aws_iam_role": {
                 "lambda": {"name": "tf-lambda-role", "assume_role_policy": _trust("lambda.amazonaws.com")},
@@ -47,35 +65,62 @@ def _config(url: str, zip_path: Path, zip_bytes: bytes) -> dict:
             # An SNS topic as DLQ target: aws_sqs_queue alone costs ~26 s, the provider's own
             # attribute-propagation waiter (6 consecutive equal reads, >= 3 s apart), not the emulator.
             "aws_sns_topic": {"dlq": {"name": "tf-dlq"}},
-            "aws_lambda_function": {"fn": {
-                "function_name": "tf-fn", "role": "${aws_iam_role.lambda.arn}", "handler": "app.handler",
-                "runtime": "python3.11", "filename": str(zip_path),
-                "source_code_hash": base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode(),
-                "dead_letter_config": {"target_arn": "${aws_sns_topic.dlq.arn}"},
-            }},
-            "aws_sfn_state_machine": {"sm": {
-                "name": "tf-sm", "role_arn": "${aws_iam_role.sfn.arn}", "definition": json.dumps(definition),
-            }},
+            "aws_lambda_function": {
+                "fn": {
+                    "function_name": "tf-fn",
+                    "role": "${aws_iam_role.lambda.arn}",
+                    "handler": "app.handler",
+                    "runtime": "python3.11",
+                    "filename": str(zip_path),
+                    "source_code_hash": base64.b64encode(hashlib.sha256(zip_bytes).digest()).decode(),
+                    "dead_letter_config": {"target_arn": "${aws_sns_topic.dlq.arn}"},
+                }
+            },
+            "aws_sfn_state_machine": {
+                "sm": {
+                    "name": "tf-sm",
+                    "role_arn": "${aws_iam_role.sfn.arn}",
+                    "definition": json.dumps(definition),
+                }
+            },
         },
     }
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None or not MIRROR.is_dir(), reason="terraform/provider mirror absent")
+@pytest.mark.skipif(
+    shutil.which("terraform") is None or not MIRROR.is_dir(), reason="terraform/provider mirror absent"
+)
 def test_terraform_apply_plan_destroy(emulator, tmp_path):
     work = tmp_path / "tf"
     work.mkdir()
     zip_bytes = make_zip({"app.py": "def handler(event, context):\n    return event\n"})
     (work / "fn.zip").write_bytes(zip_bytes)
-    (work / "main.tf.json").write_text(json.dumps(_config(emulator.url, work / "fn.zip", zip_bytes), indent=1))
-    (tmp_path / "cli.tfrc").write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n}}\n')
+    (work / "main.tf.json").write_text(
+        json.dumps(_config(emulator.url, work / "fn.zip", zip_bytes), indent=1)
+    )
+    (tmp_path / "cli.tfrc").write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n}}\n'
+    )
     cache = Path(os.environ.get("TF_PLUGIN_CACHE_DIR") or Path.home() / ".cache" / "pipeline-tf-plugin-cache")
     cache.mkdir(parents=True, exist_ok=True)  # the 675 MB provider is copied here once, then symlinked
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(tmp_path / "cli.tfrc"), "TF_PLUGIN_CACHE_DIR": str(cache),
-           "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", "TF_LOG": ""}
+    env = {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(tmp_path / "cli.tfrc"),
+        "TF_PLUGIN_CACHE_DIR": str(cache),
+        "TF_IN_AUTOMATION": "1",
+        "CHECKPOINT_DISABLE": "1",
+        "TF_LOG": "",
+    }
 
     def tf(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(["terraform", *args, "-input=false", "-no-color"], cwd=work, env=env,  # noqa: S603,S607
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(  # noqa: S603
+            ["terraform", *args, "-input=false", "-no-color"],  # noqa: S607
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     init = tf("init")
     assert init.returncode == 0, init.stdout + init.stderr
