@@ -1,5 +1,6 @@
 # The verbs users type. `make help` lists them.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 
@@ -8,6 +9,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SCAN_VENV := .venv-scan
 LAYERS := network storage compute orchestration
+# This machine's pip config names local indexes that hold only some packages; drop its noise.
+PIP_FILTER := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
 export ENVIRONMENT_SUFFIX ?= dev
 export LOCAL ?= 0
@@ -66,14 +69,14 @@ install: $(VENV)/.installed $(SCAN_VENV)/.installed node_modules/.installed $(TF
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v '^WARNING: Location' || true
-	$(PY) -c 'import cdktf, cdktf_cdktf_provider_aws.provider, moto, pytest' >/dev/null
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt $(PIP_FILTER)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . $(PIP_FILTER)
+	$(PY) -c 'import importlib.util as u; assert all(u.find_spec(m) for m in ("cdktf", "cdktf_cdktf_provider_aws", "moto", "pytest"))'
 	@touch $@
 
 $(SCAN_VENV)/.installed: requirements-scan.txt
 	$(PYTHON) -m venv $(SCAN_VENV)
-	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-scan.txt 2>&1 | grep -v '^WARNING: Location' || true
+	$(SCAN_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-scan.txt $(PIP_FILTER)
 	$(SCAN_VENV)/bin/checkov --version >/dev/null
 	@touch $@
 
