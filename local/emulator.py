@@ -17,6 +17,11 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     before they are created; its interpreter calls Lambda on localhost:$MOTO_PORT.
   * moto runs Lambda code only in Docker; we run the deployed zip + layers in a clean
     subprocess instead (local/lambda_runner.py).
+Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
+(--runtime-dir / env PIPELINE_LOCAL_RUNTIME_DIR) stands in for the boto3 that Lambda provides:
+``python -c "from local.lambda_runner import link_runtime_dir; link_runtime_dir('DIR')"`` makes
+one from this venv. Handler output goes to STATE_DIR/logs/<function>.log and to CloudWatch Logs
+/aws/lambda/<function>. Step Functions Retry waits really sleep (IntervalSeconds >= 1).
 Note: moto URL-encodes object keys in S3 event notifications (handlers unquote them), and
 invokes S3-notification/Event-type Lambdas synchronously inside the triggering request.
 
