@@ -39,9 +39,8 @@ class RetryPolicy:
 
 
 def build_definition(
-    *, functions: Mapping[str, TaskFunction], alert_topic_arn: str, retry: RetryPolicy | None = None
+    *, functions: Mapping[str, TaskFunction], alert_topic_arn: str, retry: RetryPolicy
 ) -> dict[str, Any]:
-    retry = retry or RetryPolicy()
     states: dict[str, Any] = {}
     for index, stage in enumerate(STAGES):
         following = STAGES[index + 1] if index + 1 < len(STAGES) else None
@@ -61,7 +60,11 @@ def build_definition(
     }
     states["JobRejected"] = {"Type": "Succeed"}
     record_failure = _lambda_task(functions["failure"], retry, catch_to="NotifyFailure")
-    record_failure.update({"ResultPath": "$.failureRecord", "Next": "NotifyFailure"})
+    # Keep the error in the state for the alert: the job record goes beside it, not over it.
+    del record_failure["OutputPath"]
+    record_failure.update(
+        {"ResultSelector": {"status.$": "$.Payload.status"}, "ResultPath": "$.failureRecord", "Next": "NotifyFailure"}
+    )
     states["RecordFailure"] = record_failure
     states["NotifyFailure"] = {
         "Type": "Task",
@@ -74,6 +77,9 @@ def build_definition(
         "ResultPath": None,
         "TimeoutSeconds": 60,
         "Retry": [_retry(["SNS.SdkClientException", "SNS.InternalErrorException", "States.Timeout"], retry)],
+        # An alert that cannot be sent still ends the job as PipelineJobFailed (the alarm on
+        # failed executions pages as well), not as an unexplained SNS error.
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notifyError", "Next": FAILED_STATE}],
         "Next": FAILED_STATE,
     }
     states[FAILED_STATE] = {

@@ -67,6 +67,8 @@ class PipelineConfig:
     log_retention_days: int = 7
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     reject_threshold: str = "0.05"
+    retry_interval_seconds: int = 2
+    retry_max_attempts: int = 4
     table_deletion_protection: bool = False
     object_lock_retention_years: int | None = None
     alert_email: str | None = None
@@ -89,6 +91,9 @@ class PipelineConfig:
                    settings.timeout_seconds, "1-900 seconds")
         _check(self.reserved_concurrency is None or self.reserved_concurrency >= 1,
                "LAMBDA_RESERVED_CONCURRENCY", self.reserved_concurrency, "unset, or a whole number >= 1")
+        _check(1 <= self.retry_interval_seconds <= 60, "RETRY_INTERVAL_SECONDS", self.retry_interval_seconds,
+               "1-60 seconds")
+        _check(1 <= self.retry_max_attempts <= 10, "RETRY_MAX_ATTEMPTS", self.retry_max_attempts, "1-10")
         _check(self.log_retention_days in _LOG_RETENTION_DAYS, "LOG_RETENTION_DAYS", self.log_retention_days,
                f"one of CloudWatch's retention values {sorted(_LOG_RETENTION_DAYS)}")
         lifecycle = self.lifecycle
@@ -170,6 +175,8 @@ def from_env(env: Mapping[str, str] | None = None) -> PipelineConfig:
             "lambda_runtime": env.get("LAMBDA_RUNTIME") or None,
             "log_retention_days": _int_env(env, "LOG_RETENTION_DAYS"),
             "reject_threshold": env.get("REJECT_THRESHOLD") or None,
+            "retry_interval_seconds": _int_env(env, "RETRY_INTERVAL_SECONDS"),
+            "retry_max_attempts": _int_env(env, "RETRY_MAX_ATTEMPTS"),
         }.items()
         if value is not None
     }

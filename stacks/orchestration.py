@@ -20,7 +20,7 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from pipeline_constructs.alarms import count_alarm
 from pipeline_constructs.framework import Construct, Fn, TerraformOutput
 from pipeline_constructs.iam import Condition, Statement, policy_document, service_trust
-from pipeline_constructs.workflow import TaskFunction, build_definition
+from pipeline_constructs.workflow import RetryPolicy, TaskFunction, build_definition
 from stacks import parameters
 from stacks.base import LayerStack
 from stacks.config import PipelineConfig
@@ -54,6 +54,7 @@ class OrchestrationStack(LayerStack):
                 for fn, arn in function_arns.items()
             },
             alert_topic_arn=topic.arn,
+            retry=RetryPolicy(interval_seconds=config.retry_interval_seconds, max_attempts=config.retry_max_attempts),
         )
         self.state_machine = SfnStateMachine(
             self,
