@@ -148,6 +148,10 @@ test-e2e: install
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 
+# The same gate as tests/security/test_scan_gate.py (skips and reasons: checkov/config.yaml).
+scan: $(SYNTH_DONE) $(SCAN_VENV)/.installed
+	$(SCAN_VENV)/bin/python checkov/run_gate.py cdktf.out/stacks >/dev/null
+
 clean:
 	rm -rf cdktf.out build/functions build/synth-settings.env .pytest_cache
 

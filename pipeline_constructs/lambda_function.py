@@ -60,6 +60,7 @@ class PipelineFunction(Construct):
         account_id: str,
     ) -> None:
         super().__init__(scope, id_)
+        self._account_id = account_id
         self.log_group = CloudwatchLogGroup(
             self,
             "logs",
@@ -121,17 +122,26 @@ class PipelineFunction(Construct):
                 resources=[kms_key_arn],
             ),
             Statement(
-                sid="ManageVpcNetworkInterfaces",
+                sid="ManageOwnNetworkInterfaces",
                 actions=[
                     "ec2:CreateNetworkInterface",
-                    "ec2:DescribeNetworkInterfaces",
                     "ec2:DeleteNetworkInterface",
                     "ec2:AssignPrivateIpAddresses",
                     "ec2:UnassignPrivateIpAddresses",
                 ],
+                # These take resource ARNs: this account's interfaces, subnets and security groups only.
+                resources=[
+                    f"arn:aws:ec2:*:{self._account_id}:network-interface/*",
+                    f"arn:aws:ec2:*:{self._account_id}:subnet/*",
+                    f"arn:aws:ec2:*:{self._account_id}:security-group/*",
+                ],
+            ),
+            Statement(
+                sid="ManageVpcNetworkInterfaces",
+                actions=["ec2:DescribeNetworkInterfaces"],
                 resources=["*"],
-                any_resource_reason="ec2:Describe* has no resource-level permissions; Lambda manages the "
-                "function's ENIs with these (as in AWSLambdaVPCAccessExecutionRole)",
+                any_resource_reason="ec2:Describe* has no resource-level permissions; Lambda lists the "
+                "function's ENIs with it (as in AWSLambdaVPCAccessExecutionRole)",
             ),
             Statement(
                 sid="WriteTraces",

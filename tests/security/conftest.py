@@ -1,0 +1,54 @@
+"""The static policy gate's fixtures: checkov runs once per session on each synth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stacks.config import PipelineConfig, from_env
+from tests.infra import synth
+from tests.infra.conftest import PROJECT_ROOT, config, synthesized  # noqa: F401 - same session fixtures
+
+SCAN_PYTHON = PROJECT_ROOT / ".venv-scan" / "bin" / "python"
+GATE = PROJECT_ROOT / "checkov" / "run_gate.py"
+PROD_ENV = {"ENVIRONMENT_SUFFIX": "prod"}
+
+
+def run_gate(stacks_dir: Path) -> tuple[int, dict, str]:
+    if not SCAN_PYTHON.exists():
+        pytest.fail("checkov's venv is missing: run `make install` (it creates .venv-scan)")
+    result = subprocess.run(
+        [str(SCAN_PYTHON), str(GATE), str(stacks_dir)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
+    )
+    try:
+        verdict = json.loads(result.stdout)
+    except ValueError:
+        pytest.fail(f"the gate printed no verdict (exit {result.returncode}): {result.stderr[-3000:]}")
+    return result.returncode, verdict, result.stderr
+
+
+@pytest.fixture(scope="session")
+def gate(synthesized: synth.Synth) -> tuple[int, dict, str]:  # noqa: F811
+    return run_gate(synthesized.outdir / "stacks")
+
+
+@pytest.fixture(scope="session")
+def prod_config() -> PipelineConfig:
+    return from_env(PROD_ENV)
+
+
+@pytest.fixture(scope="session")
+def prod_synthesized(prod_config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> synth.Synth:
+    from app import build_app
+
+    outdir = tmp_path_factory.mktemp("cdktf.out.prod")
+    build_app(prod_config, outdir=str(outdir)).synth()
+    return synth.read(outdir)
+
+
+@pytest.fixture(scope="session")
+def prod_gate(prod_synthesized: synth.Synth) -> tuple[int, dict, str]:
+    return run_gate(prod_synthesized.outdir / "stacks")
