@@ -152,6 +152,18 @@ lint: $(VENV)/.installed
 scan: $(SYNTH_DONE) $(SCAN_VENV)/.installed
 	$(SCAN_VENV)/bin/python checkov/run_gate.py cdktf.out/stacks >/dev/null
 
+# ---------------------------------------------------------------- local emulator
+local-up: $(VENV)/.installed
+	@$(PY) -m local.launcher up --port $(LOCAL_PORT)
+
+local-down:
+	@$(PY) -m local.launcher down --port $(LOCAL_PORT)
+
+demo: install
+	@$(MAKE) --no-print-directory LOCAL=1 deploy
+	@LOCAL=1 AWS_ENDPOINT_URL=$(LOCAL_ENDPOINT) AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+		AWS_REGION=$${AWS_REGION:-us-east-2} $(PY) -m local.demo
+
 clean:
 	rm -rf cdktf.out build/functions build/synth-settings.env .pytest_cache
 

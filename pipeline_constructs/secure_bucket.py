@@ -48,7 +48,7 @@ class SecureBucket(Construct):
         bucket_name: str,
         kms_key_arn: str | None,
         lifecycle_rules: Sequence[S3BucketLifecycleConfigurationRule],
-        access_log_bucket: str | None = None,
+        access_logs: SecureBucket | None = None,
         object_lock_years: int | None = None,
         extra_policy_statements: Sequence[Statement] = (),
     ) -> None:
@@ -94,7 +94,7 @@ class SecureBucket(Construct):
             bucket=self.bucket.id,
             rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
         )
-        S3BucketPolicy(
+        self.policy = S3BucketPolicy(
             self,
             "policy",
             bucket=self.bucket.id,
@@ -106,13 +106,14 @@ class SecureBucket(Construct):
         S3BucketLifecycleConfiguration(
             self, "lifecycle", bucket=self.bucket.id, rule=list(lifecycle_rules), depends_on=[versioning]
         )
-        if access_log_bucket:
+        if access_logs:
             S3BucketLoggingA(
                 self,
                 "access-logging",
                 bucket=self.bucket.id,
-                target_bucket=access_log_bucket,
+                target_bucket=access_logs.name,
                 target_prefix=f"s3/{bucket_name}/",
+                depends_on=[access_logs.policy],  # S3 checks that the target lets log delivery write
             )
         if object_lock_years:
             S3BucketObjectLockConfigurationA(

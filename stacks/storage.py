@@ -58,7 +58,7 @@ class StorageStack(LayerStack):
             "data",
             bucket_name=f"{self.name('data')}-{self.account_id}",
             kms_key_arn=self.key.arn,
-            access_log_bucket=access_logs.name,
+            access_logs=access_logs,
             object_lock_years=config.object_lock_retention_years,
             lifecycle_rules=_data_lifecycle(config.lifecycle),
         )

@@ -1,0 +1,78 @@
+"""Find a deployment through its Parameter Store exports, on AWS or the local emulator.
+
+boto3 honours AWS_ENDPOINT_URL, so the same code talks to either.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import boto3
+
+from stacks import parameters
+
+DEFAULT_REGION = "us-east-2"
+
+
+class DeploymentNotFound(RuntimeError):
+    pass
+
+
+def region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+def client(service: str) -> Any:
+    return boto3.client(service, region_name=region())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    suffix: str
+    bucket: str
+    table: str
+    state_machine_arn: str
+
+    @classmethod
+    def discover(cls, suffix: str) -> Deployment:
+        keys = (parameters.BUCKET_NAME, parameters.TABLE_NAME, parameters.STATE_MACHINE_ARN)
+        names = [parameters.name(suffix, key) for key in keys]
+        found = client("ssm").get_parameters(Names=names)
+        values = {p["Name"]: p["Value"] for p in found["Parameters"]}
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise DeploymentNotFound(
+                f"Parameter Store has no {', '.join(missing)}: deploy the '{suffix}' environment first "
+                f"(make deploy ENVIRONMENT_SUFFIX={suffix}, with LOCAL=1 for the local emulator)"
+            )
+        bucket, table, arn = (values[name] for name in names)
+        return cls(suffix=suffix, bucket=bucket, table=table, state_machine_arn=arn)
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        item = client("dynamodb").get_item(TableName=self.table, Key={"jobId": {"S": job_id}}, ConsistentRead=True)
+        return _plain(item["Item"]) if "Item" in item else None
+
+
+def _plain(attribute_map: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: _jsonable(deserializer.deserialize(value)) for key, value in attribute_map.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    """Counts come back as Decimal; amounts are stored as strings and stay exact."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def default_suffix() -> str:
+    return os.environ.get("ENVIRONMENT_SUFFIX") or "dev"
