@@ -8,6 +8,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderEndpoints
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 
 from pipeline_constructs.framework import Aspects, Construct, Fn, LocalBackend, S3Backend, TerraformStack
+from pipeline_constructs.policy import SecurityPolicy
 from pipeline_constructs.tagging import FinOpsTagging, RequireFinOpsTags
 from stacks import parameters
 from stacks.config import PipelineConfig
@@ -29,6 +30,8 @@ class LayerStack(TerraformStack):
         self._configure_state()
         tags = config.tags_for_layer(layer)
         Aspects.of(self).add(FinOpsTagging(tags))
+        # After the tagging aspect: a node's aspects run in the order added (pipeline_constructs/policy.py).
+        Aspects.of(self).add(SecurityPolicy(tags))
         self.node.add_validation(RequireFinOpsTags(self, tags))
         self.account_id = DataAwsCallerIdentity(self, "caller").account_id
 
