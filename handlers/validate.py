@@ -141,4 +141,5 @@ def _validate_to_files(
             duplicates=duplicates,
             on_valid=writer.writerow,
             on_reject=write_reject,
+            on_valid_csv=valid_file.write,
         )
