@@ -72,7 +72,7 @@ class LayerStack(TerraformStack):
             skip_metadata_api_check="true",
             skip_requesting_account_id=True,
             s3_use_path_style=True,
-            endpoints=[AwsProviderEndpoints(**{service: endpoint for service in _LOCAL_SERVICES})],
+            endpoints=[AwsProviderEndpoints(**{_python_name(service): endpoint for service in _LOCAL_SERVICES})],
         )
 
     def _configure_state(self) -> None:
@@ -91,3 +91,7 @@ class LayerStack(TerraformStack):
         target = f"local-{suffix}" if self.config.local else suffix
         # Relative to cdktf.out/stacks/<layer>, so state survives `make clean` of cdktf.out.
         LocalBackend(self, path=f"../../../.state/{target}/{self.layer}.tfstate")
+
+
+def _python_name(service: str) -> str:
+    return f"{service}_" if service == "lambda" else service  # `lambda` is a Python keyword
