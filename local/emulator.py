@@ -168,6 +168,25 @@ def _patch_s3() -> None:
 
     S3Response.get_bucket_notification = get_bucket_notification
 
+    from moto.iam.access_control import IAMPolicy
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        # moto ignores policy conditions, so the buckets' "Deny when aws:SecureTransport is
+        # false" would deny every request. The emulator is plain HTTP on loopback standing in
+        # for AWS's HTTPS endpoints, so that Deny never applies; moto cannot evaluate the other
+        # conditional statements (log delivery's SourceAccount) either, so they are left out.
+        if self.policy is None:
+            return orig_get_permission(self, action, resource)
+        document = json.loads(self.policy.decode())
+        statements = document.get("Statement", [])
+        kept = [st for st in (statements if isinstance(statements, list) else [statements])
+                if not st.get("Condition")]
+        return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(action, resource)
+
+    orig_get_permission = FakeBucket.get_permission
+    FakeBucket.get_permission = get_permission
+
 
 _patched = False
 

@@ -42,21 +42,23 @@ class StorageStack(LayerStack):
             service_principals=["cloudwatch.amazonaws.com"],
         )
         # Bucket names are global: the account id keeps two accounts' environments apart.
+        access_logs_name = f"{self.name('access-logs')}-{self.account_id}"
+        data_name = f"{self.name('data')}-{self.account_id}"
         access_logs = SecureBucket(
             self,
             "access-logs",
-            bucket_name=f"{self.name('access-logs')}-{self.account_id}",
+            bucket_name=access_logs_name,
             kms_key_arn=None,
             lifecycle_rules=[
                 _expire_rule("expire-access-logs", config.lifecycle.access_logs_expire_after_days, config.lifecycle),
                 _abort_multipart_rule(config.lifecycle),
             ],
-            extra_policy_statements=[self._allow_log_delivery()],
+            extra_policy_statements=[self._allow_log_delivery(into=access_logs_name, source=data_name)],
         )
         self.data = SecureBucket(
             self,
             "data",
-            bucket_name=f"{self.name('data')}-{self.account_id}",
+            bucket_name=data_name,
             kms_key_arn=self.key.arn,
             access_logs=access_logs,
             object_lock_years=config.object_lock_retention_years,
@@ -79,11 +81,12 @@ class StorageStack(LayerStack):
         self.export(parameters.TABLE_ARN, self.table.arn, description="Job metadata table ARN")
         self.export(parameters.KMS_KEY_ARN, self.key.arn, description="Customer-managed key of the pipeline")
 
-    def _allow_log_delivery(self) -> Statement:
+    def _allow_log_delivery(self, *, into: str, source: str) -> Statement:
         return Statement(
             sid="S3ServerAccessLogDelivery",
             actions=["s3:PutObject"],
-            resources=[f"arn:aws:s3:::{self.name('access-logs')}-{self.account_id}/s3/*"],
+            # The prefix SecureBucket gives the source bucket's access logging.
+            resources=[f"arn:aws:s3:::{into}/s3/{source}/*"],
             principals={"Service": ["logging.s3.amazonaws.com"]},
             conditions=[Condition(test="StringEquals", variable="aws:SourceAccount", values=[self.account_id])],
         )
