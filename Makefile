@@ -43,8 +43,11 @@ endif
 
 SYNTH_INPUTS := app.py cdktf.json requirements.txt handlers/requirements.txt \
 	$(shell find stacks pipeline_constructs handlers -type d -name __pycache__ -prune -o \( -type d -o -name '*.py' -o -name '*.txt' \) -print 2>/dev/null)
-SYNTH_SETTINGS := build/synth-settings.env
-SYNTH_DONE := cdktf.out/manifest.json
+# Where synthesis writes; the end-to-end tests use their own so they never touch yours.
+CDKTF_OUT ?= cdktf.out
+export CDKTF_OUTDIR := $(CDKTF_OUT)
+SYNTH_SETTINGS := build/synth-settings-$(subst /,-,$(CDKTF_OUT)).env
+SYNTH_DONE := $(CDKTF_OUT)/manifest.json
 
 .PHONY: help install synth test test-fast test-e2e scan bench lint clean demo local-up local-down \
 	deploy destroy \
@@ -102,7 +105,7 @@ $(TF_RC): FORCE
 # Rewritten only when a setting that changes the output changes, so Make can skip synth.
 $(SYNTH_SETTINGS): FORCE
 	@mkdir -p build
-	@env | grep -E '^(ENVIRONMENT_SUFFIX|LOCAL|LOCAL_ENDPOINT|AWS_REGION|LAMBDA_RUNTIME|LAMBDA_RESERVED_CONCURRENCY|LOG_RETENTION_DAYS|REJECT_THRESHOLD|RETRY_INTERVAL_SECONDS|RETRY_MAX_ATTEMPTS|TABLE_DELETION_PROTECTION|OBJECT_LOCK_RETENTION_YEARS|ALERT_EMAIL|TF_STATE_BUCKET|PIPELINE_[A-Z_]+)=' | sort > $@.new
+	@env | grep -E '^(ENVIRONMENT_SUFFIX|LOCAL|LOCAL_ENDPOINT|AWS_REGION|LAMBDA_RUNTIME|LAMBDA_RESERVED_CONCURRENCY|LOG_RETENTION_DAYS|REJECT_THRESHOLD|RETRY_INTERVAL_SECONDS|RETRY_MAX_ATTEMPTS|TABLE_DELETION_PROTECTION|FORCE_DESTROY_BUCKETS|OBJECT_LOCK_RETENTION_YEARS|ALERT_EMAIL|TF_STATE_BUCKET|PIPELINE_[A-Z_]+)=' | sort > $@.new
 	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
 
 $(SYNTH_DONE): $(VENV)/.installed $(SYNTH_INPUTS) $(SYNTH_SETTINGS)
@@ -110,10 +113,10 @@ $(SYNTH_DONE): $(VENV)/.installed $(SYNTH_INPUTS) $(SYNTH_SETTINGS)
 	@touch $@
 
 synth: $(SYNTH_DONE)
-	@echo "synthesized cdktf.out/stacks/{$(LAYERS)} for $(ENVIRONMENT_SUFFIX) on $(TARGET_NAME)"
+	@echo "synthesized $(CDKTF_OUT)/stacks/{$(LAYERS)} for $(ENVIRONMENT_SUFFIX) on $(TARGET_NAME)"
 
 # ---------------------------------------------------------------- layers
-TF = terraform -chdir=cdktf.out/stacks/$*
+TF = terraform -chdir=$(CDKTF_OUT)/stacks/$*
 TF_INIT = $(TF) init -input=false -no-color >/dev/null || $(TF) init -input=false
 
 plan-%: $(SYNTH_DONE) $(TF_RC) $(NEEDS_EMULATOR)
@@ -165,6 +168,6 @@ demo: install
 		AWS_REGION=$${AWS_REGION:-us-east-2} $(PY) -m local.demo
 
 clean:
-	rm -rf cdktf.out build/functions build/synth-settings.env .pytest_cache
+	rm -rf cdktf.out build/functions build/e2e build/synth-settings-*.env .pytest_cache
 
 FORCE:

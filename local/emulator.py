@@ -39,6 +39,7 @@ Extra endpoints on the same server (all JSON):
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -188,6 +189,25 @@ def _patch_s3() -> None:
     FakeBucket.get_permission = get_permission
 
 
+def _patch_ec2() -> None:
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    # moto keeps a rule's description only for CIDR rules; a prefix-list rule (the Lambda
+    # security group's HTTPS egress to the gateway endpoints) loses it, so every plan drifts.
+    original_init = SecurityGroupRule.__init__
+    signature = inspect.signature(original_init)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        prefix_list = signature.bind(self, *args, **kwargs).arguments.get("prefix_list_id") or {}
+        self._prefix_list_description = prefix_list.get("Description")
+
+    SecurityGroupRule.__init__ = __init__
+    SecurityGroupRule.description = property(
+        lambda self: self.ip_range.get("Description") or getattr(self, "_prefix_list_description", None)
+    )
+
+
 _patched = False
 
 
@@ -197,6 +217,7 @@ def apply_patches() -> None:
         _patch_stepfunctions()
         _patch_lambda()
         _patch_s3()
+        _patch_ec2()
         _patched = True
 
 

@@ -51,11 +51,16 @@ class SecureBucket(Construct):
         access_logs: SecureBucket | None = None,
         object_lock_years: int | None = None,
         extra_policy_statements: Sequence[Statement] = (),
+        force_destroy: bool = False,
     ) -> None:
         """`kms_key_arn=None` means SSE-S3, which S3 server access logging requires of its target."""
         super().__init__(scope, id_)
         self.bucket = S3Bucket(
-            self, "bucket", bucket=bucket_name, object_lock_enabled=True if object_lock_years else None
+            self,
+            "bucket",
+            bucket=bucket_name,
+            object_lock_enabled=True if object_lock_years else None,
+            force_destroy=force_destroy or None,
         )
         versioning = S3BucketVersioningA(
             self,

@@ -70,6 +70,7 @@ class PipelineConfig:
     retry_interval_seconds: int = 2
     retry_max_attempts: int = 4
     table_deletion_protection: bool = False
+    force_destroy_buckets: bool = True
     object_lock_retention_years: int | None = None
     alert_email: str | None = None
     vpc_cidr: str = "10.20.0.0/16"
@@ -184,6 +185,8 @@ def from_env(env: Mapping[str, str] | None = None) -> PipelineConfig:
         environment_suffix=suffix,
         reserved_concurrency=_int_env(env, "LAMBDA_RESERVED_CONCURRENCY"),
         table_deletion_protection=_bool_env(env, "TABLE_DELETION_PROTECTION", default=production),
+        # dev and test environments must be destroyable with their data; production never.
+        force_destroy_buckets=_bool_env(env, "FORCE_DESTROY_BUCKETS", default=not production),
         object_lock_retention_years=lock_years or None,
         alert_email=env.get("ALERT_EMAIL") or None,
         state_bucket=env.get("TF_STATE_BUCKET") or None,

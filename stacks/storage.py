@@ -54,6 +54,7 @@ class StorageStack(LayerStack):
                 _abort_multipart_rule(config.lifecycle),
             ],
             extra_policy_statements=[self._allow_log_delivery(into=access_logs_name, source=data_name)],
+            force_destroy=config.force_destroy_buckets,
         )
         self.data = SecureBucket(
             self,
@@ -63,6 +64,7 @@ class StorageStack(LayerStack):
             access_logs=access_logs,
             object_lock_years=config.object_lock_retention_years,
             lifecycle_rules=_data_lifecycle(config.lifecycle),
+            force_destroy=config.force_destroy_buckets and not config.records_retention_enabled,
         )
         self.table = DynamodbTable(
             self,

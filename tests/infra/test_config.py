@@ -20,6 +20,7 @@ def test_production_like_suffix_turns_on_records_retention_and_deletion_protecti
     config = from_env({"ENVIRONMENT_SUFFIX": "prod"})
     assert config.object_lock_retention_years == 7
     assert config.table_deletion_protection is True
+    assert config.force_destroy_buckets is False
     assert from_env({"ENVIRONMENT_SUFFIX": "prod", "OBJECT_LOCK_RETENTION_YEARS": "0"}).object_lock_retention_years is None
 
 

@@ -74,3 +74,7 @@ def test_job_table(synthesized: Synth) -> None:
 def test_no_object_lock_outside_production(synthesized: Synth) -> None:
     assert synthesized.resources("storage", "aws_s3_bucket_object_lock_configuration") == {}
     assert all("object_lock_enabled" not in b for b in synthesized.resources("storage", "aws_s3_bucket").values())
+
+
+def test_dev_buckets_can_be_destroyed_with_their_data(synthesized: Synth) -> None:
+    assert all(b["force_destroy"] is True for b in synthesized.resources("storage", "aws_s3_bucket").values())

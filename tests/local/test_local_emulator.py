@@ -387,3 +387,29 @@ def test_start_stop_api_in_a_fresh_process(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)  # noqa: S603
     assert out.returncode == 0, out.stderr
     assert "stopped http://127.0.0.1:" in out.stdout
+
+
+def test_prefix_list_rule_description_round_trips(emulator):
+    ec2 = emulator.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="desc", Description="probe", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_egress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                        "PrefixListIds": [{"PrefixListId": "pl-1234", "Description": "HTTPS to s3"}]}],
+    )
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
+    assert [r.get("Description") for r in rules if r.get("PrefixListId") == "pl-1234"] == ["HTTPS to s3"]
+
+
+def test_bucket_policy_conditions_do_not_deny_emulator_requests(emulator):
+    s3 = emulator.client("s3")
+    s3.create_bucket(Bucket="tls-only", CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
+    s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"},
+                       "Action": "s3:*", "Resource": ["arn:aws:s3:::tls-only", "arn:aws:s3:::tls-only/*"],
+                       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}],
+    }))
+    s3.put_object(Bucket="tls-only", Key="k", Body=b"v")
+    assert s3.get_object(Bucket="tls-only", Key="k")["Body"].read() == b"v"
