@@ -105,9 +105,7 @@ def measure(mode: str, path: str) -> dict:
                     on_valid_csv=valid_file.write,
                 )
             with open(staging, "rb") as raw:
-                _, _, totals = transform_staging(
-                    text=open_text(CountingReader(raw)), job_id="bench", directory=work
-                )
+                totals = transform_staging(source=raw, job_id="bench", directory=work).totals
             assert totals.amounts() == summary.valid_totals.amounts(), "transform totals differ"
         result.update(records=summary.records, valid=summary.valid)
     else:

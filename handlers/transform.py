@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
+import io
 import os
 import tempfile
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from handlers import jobflow
 from handlers.config import get_settings
 from handlers.dal import objects
 from handlers.errors import ReconciliationError
-from handlers.logic.curated import PartitionedWriter, write_daily_totals
-from handlers.logic.normalize import DailyTotals, normalize_staged_row
-from handlers.logic.streams import CountingReader, open_text
+from handlers.logic.curated import DateSpill, write_partitions
+from handlers.logic.normalize import normalize_batch
+from handlers.logic.streams import READ_BUFFER_BYTES, CountingReader
 from handlers.logic.totals import CurrencyTotals
 from handlers.logic.validation import STAGING_COLUMNS
 from handlers.observability import bind_job, logger
@@ -49,12 +53,14 @@ def lambda_handler(event: dict, context: object) -> dict:
 
     with tempfile.TemporaryDirectory(dir=settings.work_dir) as work:
         body = objects.open_object(bucket=bucket, key=job["outputs"]["staging"])
-        files, daily_rows, totals = transform_staging(
-            text=open_text(CountingReader(body)), job_id=job_id, directory=work
+        result = transform_staging(
+            source=io.BufferedReader(CountingReader(body), buffer_size=READ_BUFFER_BYTES),
+            job_id=job_id,
+            directory=work,
         )
-        _check_against_validate(job=job, totals=totals)
+        _check_against_validate(job=job, totals=result.totals)
         index = {"jobId": job_id, "runId": job["runId"], "transactions": [], "dailyTotals": None}
-        for booking_date, (path, rows) in files.items():
+        for booking_date, (path, rows) in result.files.items():
             key = f"{curated_prefix(job_id)}/transactions/booking_date={booking_date}/part-0.parquet"
             objects.upload_file(
                 bucket=bucket, key=key, path=path, content_type="application/vnd.apache.parquet"
@@ -68,15 +74,14 @@ def lambda_handler(event: dict, context: object) -> dict:
                     "sha256": _file_digest(path),
                 }
             )
-        daily_path = os.path.join(work, "daily_totals.parquet")
-        write_daily_totals(path=daily_path, rows=daily_rows)
+        daily_path = result.daily_path
         daily_key = f"{curated_prefix(job_id)}/daily_totals/part-0.parquet"
         objects.upload_file(
             bucket=bucket, key=daily_key, path=daily_path, content_type="application/vnd.apache.parquet"
         )
         index["dailyTotals"] = {
             "key": daily_key,
-            "rows": len(daily_rows),
+            "rows": result.daily_rows,
             "bytes": os.path.getsize(daily_path),
             "sha256": _file_digest(daily_path),
         }
@@ -108,28 +113,70 @@ def lambda_handler(event: dict, context: object) -> dict:
     )
 
 
-def transform_staging(*, text, job_id: str, directory: str) -> tuple[dict, list[dict], CurrencyTotals]:
-    """Normalise a staging CSV stream into Parquet files under ``directory``.
+STAGING_BLOCK_BYTES = 1 << 20
 
-    Returns booking date (ISO text) -> (path, rows), the daily totals rows and control totals.
-    """
-    reader = csv.reader(text)
-    header = next(reader, None)
-    if header is None or tuple(header) != STAGING_COLUMNS:
-        raise ReconciliationError(
-            f"job {job_id}: staging file has header {header}, expected {STAGING_COLUMNS}"
+
+@dataclass
+class TransformResult:
+    files: dict[str, tuple[str, int]]  # booking date (ISO text) -> (local Parquet path, rows)
+    daily_path: str
+    daily_rows: int
+    totals: CurrencyTotals
+
+
+def open_staging(source, *, job_id: str, block_size: int = STAGING_BLOCK_BYTES):
+    """A streaming pyarrow CSV reader over the staging file, every column read as text."""
+    try:
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
+            # validate quotes fields holding separators, quotes or line breaks
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in STAGING_COLUMNS},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
-    writer = PartitionedWriter(directory=directory, job_id=job_id)
-    daily = DailyTotals()
+    except pa.ArrowInvalid as exc:
+        raise ReconciliationError(f"job {job_id}: staging file is not readable CSV: {exc}") from exc
+    if tuple(reader.schema.names) != STAGING_COLUMNS:
+        raise ReconciliationError(
+            f"job {job_id}: staging file has header {reader.schema.names}, expected {STAGING_COLUMNS}"
+        )
+    return reader
+
+
+def transform_staging(*, source, job_id: str, directory: str) -> TransformResult:
+    """Normalise a staging CSV byte stream into Parquet files under ``directory``.
+
+    Pass 1 normalises record batches (pyarrow) and spills them by booking date to one local Arrow
+    file; pass 2 writes one Parquet file per date and the daily totals (see logic/curated.py).
+    Peak memory does not depend on the file size."""
+    reader = open_staging(source, job_id=job_id)
     totals = CurrencyTotals()
-    for row in reader:
-        normalized = normalize_staged_row(row)
-        writer.add(normalized)
-        daily.add(normalized)
-        totals.add_minor(currency=normalized.currency, minor_units=abs(normalized.signed_minor_units))
-    paths = writer.close()
-    files = {d.isoformat(): (path, writer.rows_per_date[d]) for d, path in paths.items()}
-    return files, daily.rows(), totals
+    spill = DateSpill(os.path.join(directory, "spill.arrow"))
+    try:
+        for batch in reader:
+            table = normalize_batch(batch)
+            add_currency_totals(totals, table)
+            spill.add(table)
+        spill.finish()
+        daily_path = os.path.join(directory, "daily_totals.parquet")
+        files, daily_rows = write_partitions(
+            spill=spill, job_id=job_id, directory=directory, daily_path=daily_path
+        )
+    finally:
+        spill.close()
+    return TransformResult(files=files, daily_path=daily_path, daily_rows=daily_rows, totals=totals)
+
+
+def add_currency_totals(totals: CurrencyTotals, table: pa.Table) -> None:
+    grouped = table.select(["currency", "minor"]).group_by("currency", use_threads=False)
+    grouped = grouped.aggregate([("minor", "sum"), ("minor", "count")])
+    for currency, minor, count in zip(*(c.to_pylist() for c in grouped.columns), strict=True):
+        totals.rows[currency] = totals.rows.get(currency, 0) + count
+        totals.minor_units[currency] = totals.minor_units.get(currency, 0) + int(minor)
 
 
 def _check_against_validate(*, job: dict, totals: CurrencyTotals) -> None:

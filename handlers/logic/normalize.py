@@ -1,9 +1,18 @@
-"""Normalisation of validated rows: UTC time, quantized and signed amounts, daily totals."""
+"""Normalisation of validated rows: UTC time, quantized and signed amounts.
+
+``normalize_batch`` is the vectorized (pyarrow) form used by transform; ``normalize_staged_row`` is
+the same rule one row at a time, kept as the readable reference the tests compare against.
+Amounts stay exact: minor units are ``decimal128(38, 0)`` (an amount has at most 15 + 4 digits,
+so sums cannot come near 38 digits), texts are made from those integers, never from floats.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from handlers.logic.amounts import format_minor_units, quantize_amount
 from handlers.logic.contract import CURRENCY_EXPONENTS
@@ -54,36 +63,93 @@ def normalize_staged_row(row: list[str]) -> NormalizedRow:
     )
 
 
-@dataclass
-class DailyTotals:
-    """Per (booking_date, account_id, currency): rows, debit, credit and net in minor units."""
+MINOR_TYPE = pa.decimal128(38, 0)  # integer minor units, exact
+_CODES = pa.array(sorted(CURRENCY_EXPONENTS), pa.string())
+_EXPONENTS = pa.array([CURRENCY_EXPONENTS[code] for code in sorted(CURRENCY_EXPONENTS)], pa.int8())
+# Arrow prints a decimal in plain notation while its adjusted exponent is >= -6, i.e. always for
+# scales up to 6 (ISO 4217 minor units are 0-4); larger scales fall back to Python formatting.
+_MAX_ARROW_SCALE = 6
 
-    buckets: dict[tuple[date, str, str], list[int]] = field(default_factory=dict)
 
-    def add(self, row: NormalizedRow) -> None:
-        key = (row.booking_date, row.account_id, row.currency)
-        bucket = self.buckets.get(key)
-        if bucket is None:
-            bucket = self.buckets[key] = [0, 0, 0]
-        bucket[0] += 1
-        if row.signed_minor_units < 0:
-            bucket[1] -= row.signed_minor_units
-        else:
-            bucket[2] += row.signed_minor_units
+def currency_exponents(currency: pa.Array) -> pa.Array:
+    """int8 minor units of each currency code; refuses codes outside the contract table."""
+    position = pc.index_in(currency, value_set=_CODES)
+    if position.null_count:
+        unknown = currency.filter(pc.is_null(position)).unique().to_pylist()[:5]
+        raise ValueError(f"currencies outside the contract table: {unknown}")
+    return pc.take(_EXPONENTS, position)
 
-    def rows(self) -> list[dict]:
-        result = []
-        for (booking_date, account_id, currency), (count, debit, credit) in sorted(self.buckets.items()):
-            exponent = CURRENCY_EXPONENTS[currency]
-            result.append(
-                {
-                    "booking_date": booking_date,
-                    "account_id": account_id,
-                    "currency": currency,
-                    "row_count": count,
-                    "debit_total": format_minor_units(minor_units=debit, exponent=exponent),
-                    "credit_total": format_minor_units(minor_units=credit, exponent=exponent),
-                    "net_total": format_minor_units(minor_units=credit - debit, exponent=exponent),
-                }
+
+def _per_exponent(exponent: pa.Array, result_type: pa.DataType, convert) -> pa.Array:
+    """Apply ``convert(mask, e)`` (values of the rows with that exponent) and scatter the results."""
+    distinct = pc.unique(exponent).to_pylist()
+    if len(distinct) == 1:
+        return convert(None, distinct[0])
+    result = pa.nulls(len(exponent), result_type)
+    for e in distinct:
+        mask = pc.equal(exponent, pa.scalar(e, pa.int8()))
+        result = pc.replace_with_mask(result, mask, convert(mask, e))
+    return result
+
+
+def minor_units(amount: pa.Array, exponent: pa.Array) -> pa.Array:
+    """Contract-valid unsigned amount texts -> integer minor units (decimal128(38, 0)), exact.
+
+    The cast to the currency's scale fails (never rounds) if an amount has more fraction digits
+    than the currency allows."""
+
+    def convert(mask, e):
+        values = amount if mask is None else amount.filter(mask)
+        return pc.cast(values, pa.decimal128(38, e)).view(MINOR_TYPE)
+
+    return _per_exponent(exponent, MINOR_TYPE, convert)
+
+
+def format_minor(minor: pa.Array, exponent: pa.Array) -> pa.Array:
+    """Integer minor units -> decimal text with exactly ``exponent`` fraction digits, like
+    :func:`format_minor_units` (1250, 2 -> "12.50"; -5, 2 -> "-0.05"; 0 -> "0.00")."""
+
+    def convert(mask, e):
+        values = minor if mask is None else minor.filter(mask)
+        if e > _MAX_ARROW_SCALE:
+            return pa.array(
+                [format_minor_units(minor_units=int(v), exponent=e) for v in values.to_pylist()], pa.string()
             )
-        return result
+        return pc.cast(values.view(pa.decimal128(38, e)), pa.string())
+
+    return _per_exponent(exponent, pa.string(), convert)
+
+
+def _array(column) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def normalize_batch(batch: pa.RecordBatch | pa.Table) -> pa.Table:
+    """Staging rows (columns of validation.STAGING_COLUMNS as strings, valid by contract) ->
+    the curated columns without ``job_id``, plus ``minor`` (unsigned minor units) and
+    ``signed_minor`` for totals. Same results as :func:`normalize_staged_row` row by row."""
+    col = lambda name: _array(batch.column(name))  # noqa: E731
+    booked_at = pc.cast(col("booked_at"), pa.timestamp("us", tz="UTC"))
+    currency = col("currency")
+    exponent = currency_exponents(currency)
+    minor = minor_units(col("amount"), exponent)
+    direction = col("direction")
+    signed_minor = pc.if_else(pc.equal(direction, DEBIT), pc.negate(minor), minor)
+    return pa.table(
+        {
+            "source_line": pc.cast(col("line"), pa.int64()),
+            "transaction_id": col("transaction_id"),
+            "account_id": col("account_id"),
+            "booked_at": booked_at,
+            "booking_date": pc.cast(booked_at, pa.date32()),
+            "amount": format_minor(minor, exponent),
+            "signed_amount": format_minor(signed_minor, exponent),
+            "currency": currency,
+            "minor_units": exponent,
+            "direction": direction,
+            "description": col("description"),
+            "extra": col("extra"),
+            "minor": minor,
+            "signed_minor": signed_minor,
+        }
+    )
