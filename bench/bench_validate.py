@@ -83,7 +83,7 @@ def measure(mode: str, path: str) -> dict:
     elif mode == "validate_transform":
         from handlers.logic.duplicates import DuplicateTracker
         from handlers.logic.streams import CountingReader, open_text
-        from handlers.logic.validation import STAGING_COLUMNS, json_text, validate_text
+        from handlers.logic.validation import STAGING_COLUMNS, StagingWriter, json_text, validate_text
         from handlers.transform import transform_staging
 
         with tempfile.TemporaryDirectory() as work:
@@ -94,7 +94,7 @@ def measure(mode: str, path: str) -> dict:
                 open(os.path.join(work, "rejected.jsonl"), "w", encoding="utf-8") as rejected_file,
                 DuplicateTracker(spill_dir=work) as duplicates,
             ):
-                writer = csv.writer(valid_file, lineterminator="\n")
+                writer = StagingWriter(valid_file)
                 writer.writerow(STAGING_COLUMNS)
                 summary = validate_text(
                     text=open_text(CountingReader(raw)),

@@ -147,13 +147,15 @@ def open_staging(source, *, job_id: str, block_size: int = STAGING_BLOCK_BYTES):
     return reader
 
 
-def transform_staging(*, source, job_id: str, directory: str) -> TransformResult:
+def transform_staging(
+    *, source, job_id: str, directory: str, block_size: int = STAGING_BLOCK_BYTES
+) -> TransformResult:
     """Normalise a staging CSV byte stream into Parquet files under ``directory``.
 
     Pass 1 normalises record batches (pyarrow) and spills them by booking date to one local Arrow
     file; pass 2 writes one Parquet file per date and the daily totals (see logic/curated.py).
     Peak memory does not depend on the file size."""
-    reader = open_staging(source, job_id=job_id)
+    reader = open_staging(source, job_id=job_id, block_size=block_size)
     totals = CurrencyTotals()
     spill = DateSpill(os.path.join(directory, "spill.arrow"))
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
 from decimal import Decimal
@@ -15,6 +14,7 @@ from handlers.logic.duplicates import DuplicateTracker
 from handlers.logic.streams import CountingReader, open_text
 from handlers.logic.validation import (
     STAGING_COLUMNS,
+    StagingWriter,
     ValidationSummary,
     exceeds_threshold,
     json_text,
@@ -129,7 +129,7 @@ def _validate_to_files(
         open(rejected_path, "w", encoding="utf-8") as rejected_file,
         DuplicateTracker(memory_entries=memory_entries, spill_dir=work) as duplicates,
     ):
-        writer = csv.writer(valid_file, lineterminator="\n")
+        writer = StagingWriter(valid_file)
         writer.writerow(STAGING_COLUMNS)
 
         def write_reject(entry: dict) -> None:

@@ -32,6 +32,24 @@ FORMATS = (CSV_FORMAT, JSONL_FORMAT)
 STAGING_COLUMNS = ("line", *c.CONTRACT_FIELDS, "extra")
 MAX_REPORTED_UNKNOWN_COLUMNS = 100
 
+
+class StagingWriter:
+    """Writes staging rows (STAGING_COLUMNS) as CSV with "\n" line ends.
+
+    csv.writer quotes a field only if it holds the delimiter, the quote or a character of its line
+    terminator, so a value holding a lone "\r" (a valid description) would be written bare and
+    read back by any CSV reader as a line break. Such rows are written with every field quoted."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._plain = csv.writer(file, lineterminator="\n")
+        self._quoted = csv.writer(file, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, row) -> None:
+        if "\r" in "\x00".join(value for value in row if isinstance(value, str)):
+            self._quoted.writerow(row)
+        else:
+            self._plain.writerow(row)
+
 # One regex over the required fields joined by NUL accepts the common all-valid CSV row in a
 # single C call. It is stricter than the general rules (no field may contain NUL), so anything
 # it does not accept goes through rules.check_record, which decides.
