@@ -114,19 +114,34 @@ def _patch_lambda() -> None:
             {"TargetArn": value["TargetArn"]} if value and value.get("TargetArn") else None
         )
 
+    def _set_logging(self: Any, value: dict | None) -> None:
+        # moto ignores LoggingConfig; Lambda answers with the format and the log group it uses.
+        value = value or {}
+        self.logging_config = {
+            "LogFormat": value.get("LogFormat", "Text"),
+            "LogGroup": value.get("LogGroup") or f"/aws/lambda/{self.function_name}",
+            **({"ApplicationLogLevel": value["ApplicationLogLevel"]} if value.get("ApplicationLogLevel") else {}),
+            **({"SystemLogLevel": value["SystemLogLevel"]} if value.get("SystemLogLevel") else {}),
+        }
+
     def __init__(self: Any, account_id: str, spec: dict, *args: Any, **kwargs: Any) -> None:
         orig_init(self, account_id, spec, *args, **kwargs)
         _set_dlq(self, spec.get("DeadLetterConfig"))
+        _set_logging(self, spec.get("LoggingConfig"))
 
     def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict:
         config = orig_get_configuration(self, *args, **kwargs)
         if getattr(self, "dead_letter_config", None):
             config["DeadLetterConfig"] = dict(self.dead_letter_config)
+        if getattr(self, "logging_config", None):
+            config["LoggingConfig"] = dict(self.logging_config)
         return config
 
     def update_configuration(self: Any, config_updates: dict) -> dict:
         if "DeadLetterConfig" in config_updates:
             _set_dlq(self, config_updates["DeadLetterConfig"])
+        if "LoggingConfig" in config_updates:
+            _set_logging(self, {**self.logging_config, **config_updates["LoggingConfig"]})
         return orig_update_configuration(self, config_updates)
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:

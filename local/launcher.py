@@ -48,31 +48,41 @@ def _reset_local_states() -> None:
         shutil.rmtree(state)
 
 
-def up(port: int, *, timeout_seconds: float = 90) -> int:
-    if healthy(port):
-        print(f"emulator already running on http://127.0.0.1:{port}")
-        return 0
-    WORK_DIR.mkdir(exist_ok=True)
-    _reset_local_states()
+def spawn(port: int, *, work_dir: Path, detach: bool, timeout_seconds: float = 90) -> subprocess.Popen[bytes]:
+    """Start `python -m local.emulator` in the background and wait until it answers."""
     from local.lambda_runner import link_runtime_dir
 
-    runtime = link_runtime_dir(WORK_DIR / "runtime")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    runtime = link_runtime_dir(work_dir / "runtime")
     command = [
         sys.executable, "-m", "local.emulator", "--port", str(port),
-        "--state-dir", str(WORK_DIR / "emulator"), "--runtime-dir", str(runtime),
+        "--state-dir", str(work_dir / "emulator"), "--runtime-dir", str(runtime),
     ]
-    with LOG_FILE.open("ab") as log:
+    with (work_dir / "emulator.log").open("ab") as log:
         process = subprocess.Popen(  # noqa: S603
             command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=detach,
         )
-    PID_FILE.write_text(str(process.pid))
     deadline = time.monotonic() + timeout_seconds
     while not healthy(port):
         if process.poll() is not None or time.monotonic() > deadline:
-            print(f"emulator did not start; see {LOG_FILE}", file=sys.stderr)
-            return 1
+            process.kill()
+            raise RuntimeError(f"emulator did not start; see {work_dir / 'emulator.log'}")
         time.sleep(0.2)
+    return process
+
+
+def up(port: int) -> int:
+    if healthy(port):
+        print(f"emulator already running on http://127.0.0.1:{port}")
+        return 0
+    _reset_local_states()
+    try:
+        process = spawn(port, work_dir=WORK_DIR, detach=True)
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    PID_FILE.write_text(str(process.pid))
     print(f"emulator running on http://127.0.0.1:{port} (pid {process.pid}, log {LOG_FILE.relative_to(PROJECT_ROOT)})")
     return 0
 

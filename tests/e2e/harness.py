@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
+from local import launcher
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORK = PROJECT_ROOT / "build" / "e2e"
@@ -39,29 +40,8 @@ class Emulator:
 
     @classmethod
     def start(cls) -> Emulator:
-        from local.lambda_runner import link_runtime_dir
-
         port = free_port()
-        runtime = link_runtime_dir(WORK / "runtime")
-        log = (WORK / "emulator.log").open("ab")
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "local.emulator", "--port", str(port), "--state-dir", str(WORK / "emulator"),
-             "--runtime-dir", str(runtime)],
-            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-        emulator = cls(port=port, process=process)
-        deadline = time.monotonic() + 60
-        while not emulator.healthy():
-            assert process.poll() is None and time.monotonic() < deadline, "emulator did not start"
-            time.sleep(0.2)
-        return emulator
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/_pipeline/health", timeout=1):  # noqa: S310
-                return True
-        except OSError:
-            return False
+        return cls(port=port, process=launcher.spawn(port, work_dir=WORK, detach=False))
 
     def inject(self, function: str, error_type: str, times: int) -> None:
         request = urllib.request.Request(  # noqa: S310

@@ -413,3 +413,19 @@ def test_bucket_policy_conditions_do_not_deny_emulator_requests(emulator):
     }))
     s3.put_object(Bucket="tls-only", Key="k", Body=b"v")
     assert s3.get_object(Bucket="tls-only", Key="k")["Body"].read() == b"v"
+
+
+def test_logging_config_round_trips(emulator, functions):
+    lam = emulator.client("lambda")
+    lam.create_function(
+        FunctionName="with-json-logs",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.echo",
+        Code={"ZipFile": make_zip({"app.py": APP})},
+        LoggingConfig={"LogFormat": "JSON", "LogGroup": "/aws/lambda/custom-group"},
+    )
+    config = lam.get_function_configuration(FunctionName="with-json-logs")["LoggingConfig"]
+    assert config == {"LogFormat": "JSON", "LogGroup": "/aws/lambda/custom-group"}
+    lam.update_function_configuration(FunctionName="with-json-logs", LoggingConfig={"LogFormat": "Text"})
+    assert lam.get_function_configuration(FunctionName="with-json-logs")["LoggingConfig"]["LogFormat"] == "Text"

@@ -1,0 +1,58 @@
+"""Deploy times on the local emulator, through the same Make targets users run.
+
+    python bench/bench_deploy.py [--markdown-out FILE]
+
+A fresh emulator; then: full deploy of the four layers, a no-change deploy, a compute-only
+redeploy after a handler change, and destroy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.harness import PROJECT_ROOT, Emulator, Target, fresh_workdir  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown-out")
+    args = parser.parse_args()
+    fresh_workdir()
+    emulator = Emulator.start()
+    target = Target(emulator=emulator)
+    rows: list[tuple[str, float]] = []
+    try:
+        started = time.perf_counter()
+        target.make("deploy")
+        rows.append(("full deploy, four layers (synth included)", time.perf_counter() - started))
+        started = time.perf_counter()
+        target.make("deploy")
+        rows.append(("no-change deploy, four layers", time.perf_counter() - started))
+        marker = PROJECT_ROOT / "handlers" / "_bench_change.py"
+        marker.write_text('"""A handler change made by the deploy benchmark."""\n')
+        try:
+            started = time.perf_counter()
+            target.make("deploy-compute")
+            rows.append(("compute-only redeploy after a handler change", time.perf_counter() - started))
+        finally:
+            marker.unlink()
+        started = time.perf_counter()
+        target.make("destroy")
+        rows.append(("destroy, four layers in reverse", time.perf_counter() - started))
+    finally:
+        emulator.stop()
+    table = "| on the local emulator | seconds |\n|---|---:|\n" + "".join(f"| {label} | {s:.1f} |\n" for label, s in rows)
+    print(table)
+    if args.markdown_out:
+        Path(args.markdown_out).write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
