@@ -153,7 +153,15 @@ lint: $(VENV)/.installed
 
 # The same gate as tests/security/test_scan_gate.py (skips and reasons: checkov/config.yaml).
 scan: $(SYNTH_DONE) $(SCAN_VENV)/.installed
-	$(SCAN_VENV)/bin/python checkov/run_gate.py cdktf.out/stacks >/dev/null
+	$(SCAN_VENV)/bin/python checkov/run_gate.py $(CDKTF_OUT)/stacks
+
+bench: install
+	@mkdir -p build/bench
+	$(PY) bench/bench_synth.py --markdown-out build/bench/synth.md
+	$(PY) bench/bench_deploy.py --markdown-out build/bench/deploy.md
+	$(PY) bench/bench_validate.py --markdown-out build/bench/validate.md
+	$(PY) bench/report.py build/bench > docs/benchmarks.md
+	@echo "wrote docs/benchmarks.md"
 
 # ---------------------------------------------------------------- local emulator
 local-up: $(VENV)/.installed
