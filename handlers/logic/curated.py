@@ -64,7 +64,7 @@ SPILL_SCHEMA = pa.schema(
 )
 SPILL_ROWS = 128 * 1024  # rows sorted by date at a time in pass 1
 ROW_GROUP_ROWS = 128 * 1024
-DAILY_ROW_GROUP_ROWS = 256 * 1024
+DAILY_ROW_GROUP_ROWS = 64 * 1024
 AGGREGATE_ROWS = 256 * 1024  # rows of one date aggregated at a time (partial sums merged exactly)
 # Dictionary pages only for columns that repeat; ids and descriptions are mostly distinct.
 PARQUET_OPTIONS = {
