@@ -215,7 +215,6 @@ def test_compute_only_redeploy_after_a_handler_change(target: Target, tmp_path: 
     status, job, deployment = run_file(tmp_path, "after-redeploy", rows=100, seed=16)
     assert (status, job["status"]) == ("SUCCEEDED", "LOADED")
     assert job["codeVersion"] == after
-    target.make("deploy-compute")  # back to the committed code
 
 
 def test_destroy_in_reverse_order_leaves_nothing_behind(target: Target) -> None:
