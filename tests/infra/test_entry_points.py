@@ -10,7 +10,7 @@ import pytest
 
 import app  # noqa: F401 - enables the lean provider import first
 from pipeline_constructs import provider_import
-from tests.infra.conftest import PROJECT_ROOT, TEST_ENV
+from tests.conftest import PROJECT_ROOT, TEST_ENV
 from tests.infra.synth import LAYERS, Synth, read, tree_bytes
 
 

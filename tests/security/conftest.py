@@ -10,7 +10,7 @@ import pytest
 
 from stacks.config import PipelineConfig, from_env
 from tests.infra import synth
-from tests.infra.conftest import PROJECT_ROOT, config, synthesized  # noqa: F401 - same session fixtures
+from tests.conftest import PROJECT_ROOT
 
 SCAN_PYTHON = PROJECT_ROOT / ".venv-scan" / "bin" / "python"
 GATE = PROJECT_ROOT / "checkov" / "run_gate.py"
@@ -31,7 +31,7 @@ def run_gate(stacks_dir: Path) -> tuple[int, dict, str]:
 
 
 @pytest.fixture(scope="session")
-def gate(synthesized: synth.Synth) -> tuple[int, dict, str]:  # noqa: F811
+def gate(synthesized: synth.Synth) -> tuple[int, dict, str]:
     return run_gate(synthesized.outdir / "stacks")
 
 

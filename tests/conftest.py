@@ -1,4 +1,4 @@
-"""Synthesize once per session (in process, through app.py's fast provider path)."""
+"""Shared by every suite: synthesize once per session (in process, through app.py's fast provider path)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from stacks.config import PipelineConfig, from_env
 from tests.infra import synth
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # A distinctive suffix, so "every name carries the suffix" cannot pass by accident.
 TEST_ENV = {"ENVIRONMENT_SUFFIX": "qa7"}
 
