@@ -104,7 +104,9 @@ def measure(mode: str, path: str) -> dict:
                     on_reject=lambda e: rejected_file.write(json_text(e) + "\n"),
                     on_valid_csv=valid_file.write,
                 )
-            with open(staging, "rb") as raw:
+            import pyarrow as pa
+
+            with pa.OSFile(staging) as raw:  # as the handler reads it: from local disk
                 totals = transform_staging(source=raw, job_id="bench", directory=work).totals
             assert totals.amounts() == summary.valid_totals.amounts(), "transform totals differ"
         result.update(records=summary.records, valid=summary.valid)

@@ -44,8 +44,8 @@ def lambda_handler(event: dict, context: object) -> dict:
     loaded = CurrencyTotals()
     files = []
     with tempfile.TemporaryDirectory(dir=settings.work_dir) as work:
-        for entry in index["transactions"]:
-            path = os.path.join(work, "part.parquet")
+        for number, entry in enumerate(index["transactions"]):
+            path = os.path.join(work, f"part-{number}.parquet")
             sha256, size = objects.download_file(bucket=bucket, key=entry["key"], path=path)
             if sha256 != entry["sha256"]:
                 raise ReconciliationError(
@@ -53,14 +53,10 @@ def lambda_handler(event: dict, context: object) -> dict:
                 )
             rows, rows_by_currency, minor_by_currency = sum_by_currency(path)
             if rows != entry["rows"]:
-                raise ReconciliationError(
-                    f"job {job_id}: {entry['key']} holds {rows} rows, index says {entry['rows']}"
-                )
+                raise ReconciliationError(f"job {job_id}: {entry['key']} holds {rows} rows, index says {entry['rows']}")
             for currency, count in rows_by_currency.items():
                 loaded.rows[currency] = loaded.rows.get(currency, 0) + count
-                loaded.minor_units[currency] = (
-                    loaded.minor_units.get(currency, 0) + minor_by_currency[currency]
-                )
+                loaded.minor_units[currency] = loaded.minor_units.get(currency, 0) + minor_by_currency[currency]
             files.append(
                 {
                     "key": processed_key(job_id=job_id, booking_date=entry["bookingDate"]),
@@ -68,18 +64,29 @@ def lambda_handler(event: dict, context: object) -> dict:
                     "rows": rows,
                     "bytes": size,
                     "sha256": sha256,
-                    "curatedKey": entry["key"],
+                    "verifiedPath": path,
                 }
             )
-            os.remove(path)
-    reconciliation = reconcile(job=job, loaded=loaded)
+        reconciliation = reconcile(job=job, loaded=loaded)
 
-    # Publish, then commit: the manifest is the only thing that makes the files part of the data set.
-    for entry in files:
-        objects.copy_object(bucket=bucket, source_key=entry.pop("curatedKey"), target_key=entry["key"])
-    daily = dict(index["dailyTotals"])
-    objects.copy_object(bucket=bucket, source_key=daily["key"], target_key=daily_totals_key(job_id))
-    daily["key"] = daily_totals_key(job_id)
+        # Publish exactly the bytes just verified (the upload carries their SHA-256, which a bucket
+        # with Object Lock requires), then commit: only the manifest makes them part of the data set.
+        for entry in files:
+            objects.upload_file(
+                bucket=bucket,
+                key=entry["key"],
+                path=entry.pop("verifiedPath"),
+                content_type="application/vnd.apache.parquet",
+            )
+        daily = dict(index["dailyTotals"])
+        daily_path = os.path.join(work, "daily_totals.parquet")
+        sha256, _ = objects.download_file(bucket=bucket, key=daily["key"], path=daily_path)
+        if sha256 != daily["sha256"]:
+            raise ReconciliationError(f"job {job_id}: {daily['key']} has sha256 {sha256}, index says {daily['sha256']}")
+        objects.upload_file(
+            bucket=bucket, key=daily_totals_key(job_id), path=daily_path, content_type="application/vnd.apache.parquet"
+        )
+        daily["key"] = daily_totals_key(job_id)
     manifest = {
         "jobId": job_id,
         "runId": job["runId"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from handlers.dal import objects
 from handlers.errors import ReconciliationError
 from handlers.logic.curated import DateSpill, write_partitions
 from handlers.logic.normalize import normalize_batch
-from handlers.logic.streams import READ_BUFFER_BYTES, CountingReader
 from handlers.logic.totals import CurrencyTotals
 from handlers.logic.validation import STAGING_COLUMNS
 from handlers.observability import bind_job, logger
@@ -52,19 +50,19 @@ def lambda_handler(event: dict, context: object) -> dict:
     job_id = job["jobId"]
 
     with tempfile.TemporaryDirectory(dir=settings.work_dir) as work:
-        body = objects.open_object(bucket=bucket, key=job["outputs"]["staging"])
-        result = transform_staging(
-            source=io.BufferedReader(CountingReader(body), buffer_size=READ_BUFFER_BYTES),
-            job_id=job_id,
-            directory=work,
-        )
+        # Read from local disk: pyarrow's CSV reader reads ahead, and over a Python stream the
+        # read-ahead buffers are Python bytes that grew with the file (measured); over a native
+        # file they come from Arrow's pool and stay bounded.
+        staging = os.path.join(work, "staging.csv")
+        objects.download_file(bucket=bucket, key=job["outputs"]["staging"], path=staging)
+        with pa.OSFile(staging) as source:
+            result = transform_staging(source=source, job_id=job_id, directory=work)
+        os.remove(staging)
         _check_against_validate(job=job, totals=result.totals)
         index = {"jobId": job_id, "runId": job["runId"], "transactions": [], "dailyTotals": None}
         for booking_date, (path, rows) in result.files.items():
             key = f"{curated_prefix(job_id)}/transactions/booking_date={booking_date}/part-0.parquet"
-            objects.upload_file(
-                bucket=bucket, key=key, path=path, content_type="application/vnd.apache.parquet"
-            )
+            objects.upload_file(bucket=bucket, key=key, path=path, content_type="application/vnd.apache.parquet")
             index["transactions"].append(
                 {
                     "key": key,
@@ -147,9 +145,7 @@ def open_staging(source, *, job_id: str, block_size: int = STAGING_BLOCK_BYTES):
     return reader
 
 
-def transform_staging(
-    *, source, job_id: str, directory: str, block_size: int = STAGING_BLOCK_BYTES
-) -> TransformResult:
+def transform_staging(*, source, job_id: str, directory: str, block_size: int = STAGING_BLOCK_BYTES) -> TransformResult:
     """Normalise a staging CSV byte stream into Parquet files under ``directory``.
 
     Pass 1 normalises record batches (pyarrow) and spills them by booking date to one local Arrow
@@ -165,9 +161,7 @@ def transform_staging(
             spill.add(table)
         spill.finish()
         daily_path = os.path.join(directory, "daily_totals.parquet")
-        files, daily_rows = write_partitions(
-            spill=spill, job_id=job_id, directory=directory, daily_path=daily_path
-        )
+        files, daily_rows = write_partitions(spill=spill, job_id=job_id, directory=directory, daily_path=daily_path)
     finally:
         spill.close()
     return TransformResult(files=files, daily_path=daily_path, daily_rows=daily_rows, totals=totals)
@@ -185,6 +179,5 @@ def _check_against_validate(*, job: dict, totals: CurrencyTotals) -> None:
     expected = (job.get("totals") or {}).get("valid", {})
     if totals.amounts() != dict(expected):
         raise ReconciliationError(
-            f"job {job['jobId']}: transformed totals {totals.amounts()} "
-            f"differ from validated totals {expected}"
+            f"job {job['jobId']}: transformed totals {totals.amounts()} differ from validated totals {expected}"
         )

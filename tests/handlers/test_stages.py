@@ -118,16 +118,16 @@ def test_crash_while_writing_then_retry_loses_and_duplicates_nothing(aws):
     event = put_incoming(aws, job_id="crash", body=good_file(30))
     v = validate.lambda_handler(ingest.lambda_handler(event, None), None)
     t = transform.lambda_handler(v, None)
-    real_copy = objects.copy_object
+    real_upload = objects.upload_file
     calls = []
 
-    def flaky_copy(**kwargs):
+    def flaky_upload(**kwargs):
         calls.append(kwargs)
         if len(calls) == 2:
             raise ConnectionError("simulated crash in the middle of publishing")
-        return real_copy(**kwargs)
+        return real_upload(**kwargs)
 
-    with mock.patch.object(objects, "copy_object", side_effect=flaky_copy), pytest.raises(ConnectionError):
+    with mock.patch.object(objects, "upload_file", side_effect=flaky_upload), pytest.raises(ConnectionError):
         load.lambda_handler(t, None)
     assert get_job("crash")["status"] == "TRANSFORMED"
     with pytest.raises(aws.exceptions.NoSuchKey):
