@@ -15,6 +15,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunction,
     LambdaFunctionEnvironment,
+    LambdaFunctionEphemeralStorage,
     LambdaFunctionLoggingConfig,
     LambdaFunctionTracingConfig,
     LambdaFunctionVpcConfig,
@@ -51,6 +52,7 @@ class PipelineFunction(Construct):
         runtime: str,
         memory_mb: int,
         timeout_seconds: int,
+        ephemeral_storage_mb: int,
         environment: Mapping[str, str],
         kms_key_arn: str,
         placement: Placement,
@@ -98,6 +100,7 @@ class PipelineFunction(Construct):
             layers=list(layer_arns),
             memory_size=memory_mb,
             timeout=timeout_seconds,
+            ephemeral_storage=LambdaFunctionEphemeralStorage(size=ephemeral_storage_mb),
             reserved_concurrent_executions=reserved_concurrency if reserved_concurrency is not None else -1,
             kms_key_arn=kms_key_arn,
             environment=LambdaFunctionEnvironment(variables=dict(environment)),

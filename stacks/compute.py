@@ -69,6 +69,7 @@ class ComputeStack(LayerStack):
                 runtime=config.lambda_runtime,
                 memory_mb=settings.memory_mb,
                 timeout_seconds=settings.timeout_seconds,
+                ephemeral_storage_mb=settings.ephemeral_storage_mb,
                 environment={**environment, "POWERTOOLS_SERVICE_NAME": self.name(function)},
                 kms_key_arn=kms_key_arn,
                 placement=placement,

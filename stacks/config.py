@@ -35,6 +35,8 @@ class ConfigError(ValueError):
 class FunctionSettings:
     memory_mb: int
     timeout_seconds: int
+    # /tmp: validate, transform and load work on local copies of a job's files.
+    ephemeral_storage_mb: int = 512
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,9 +59,9 @@ class PipelineConfig:
     functions: Mapping[str, FunctionSettings] = field(
         default_factory=lambda: {
             "ingest": FunctionSettings(memory_mb=512, timeout_seconds=300),
-            "validate": FunctionSettings(memory_mb=1024, timeout_seconds=300),
-            "transform": FunctionSettings(memory_mb=2048, timeout_seconds=600),
-            "load": FunctionSettings(memory_mb=1024, timeout_seconds=600),
+            "validate": FunctionSettings(memory_mb=1024, timeout_seconds=300, ephemeral_storage_mb=2048),
+            "transform": FunctionSettings(memory_mb=2048, timeout_seconds=600, ephemeral_storage_mb=4096),
+            "load": FunctionSettings(memory_mb=1024, timeout_seconds=600, ephemeral_storage_mb=2048),
             "failure": FunctionSettings(memory_mb=512, timeout_seconds=300),
         }
     )
@@ -90,6 +92,8 @@ class PipelineConfig:
                    settings.memory_mb, "128-10240 MB")
             _check(settings.timeout_seconds in _LAMBDA_TIMEOUT_S, f"functions.{name}.timeout_seconds",
                    settings.timeout_seconds, "1-900 seconds")
+            _check(512 <= settings.ephemeral_storage_mb <= 10240, f"functions.{name}.ephemeral_storage_mb",
+                   settings.ephemeral_storage_mb, "512-10240 MB")
         _check(self.reserved_concurrency is None or self.reserved_concurrency >= 1,
                "LAMBDA_RESERVED_CONCURRENCY", self.reserved_concurrency, "unset, or a whole number >= 1")
         _check(1 <= self.retry_interval_seconds <= 60, "RETRY_INTERVAL_SECONDS", self.retry_interval_seconds,

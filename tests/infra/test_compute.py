@@ -34,9 +34,11 @@ def test_function_settings(synthesized: Synth, config: PipelineConfig, name: str
     assert 512 <= function["memory_size"] <= 2048
     assert 300 <= function["timeout"] <= 600
     assert function["memory_size"] == config.functions[name].memory_mb
+    assert function["ephemeral_storage"] == {"size": config.functions[name].ephemeral_storage_mb}
     assert function["tracing_config"] == {"mode": "Active"}
     assert function["kms_key_arn"] == "${data.aws_ssm_parameter.import-kms-key-arn.value}"
-    assert function["vpc_config"]["subnet_ids"] == '${split(",", data.aws_ssm_parameter.import-private-subnet-ids.value)}'
+    subnets = '${split(",", data.aws_ssm_parameter.import-private-subnet-ids.value)}'
+    assert function["vpc_config"]["subnet_ids"] == subnets
     assert function["reserved_concurrent_executions"] == -1
     env = function["environment"]["variables"]
     assert env["DATA_BUCKET"] == "${data.aws_ssm_parameter.import-bucket-name.value}"
