@@ -47,7 +47,9 @@ def main() -> int:
         rows.append(("destroy, four layers in reverse", time.perf_counter() - started))
     finally:
         emulator.stop()
-    table = "| on the local emulator | seconds |\n|---|---:|\n" + "".join(f"| {label} | {s:.1f} |\n" for label, s in rows)
+    table = "| on the local emulator | seconds |\n|---|---:|\n" + "".join(
+        f"| {label} | {s:.1f} |\n" for label, s in rows
+    )
     print(table)
     if args.markdown_out:
         Path(args.markdown_out).write_text(table)

@@ -134,12 +134,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=200.0, help="throughput file size (default 200)")
     parser.add_argument("--rss-sizes", default="50,200", help="file sizes in MB for the peak RSS rows")
-    parser.add_argument(
-        "--work-dir", default=None, help="where to write generated files (default: a temp dir)"
-    )
-    parser.add_argument(
-        "--markdown-out", default=None, help="also write the markdown table section to this file"
-    )
+    parser.add_argument("--work-dir", default=None, help="where to write generated files (default: a temp dir)")
+    parser.add_argument("--markdown-out", default=None, help="also write the markdown table section to this file")
     parser.add_argument("--measure", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:

@@ -11,22 +11,39 @@ from pathlib import Path
 
 SECTIONS = (
     ("synth", "Synthesis", "`python bench/bench_synth.py`: each synthesis in a fresh interpreter, median of 3."),
-    ("deploy", "Deploys on the local emulator", "`python bench/bench_deploy.py`: real Terraform against a fresh "
-     "emulator, through the Make targets. The provider waits ~55 s on each S3 lifecycle configuration, against AWS "
-     "as much as against the emulator."),
-    ("validate", "Validation and transform throughput", "`python bench/bench_validate.py`: a generated file with "
-     "about 1% bad rows; each measurement in a fresh subprocess."),
+    (
+        "deploy",
+        "Deploys on the local emulator",
+        "`python bench/bench_deploy.py`: real Terraform against a fresh "
+        "emulator, through the Make targets. The provider waits ~55 s on each S3 lifecycle configuration, against AWS "
+        "as much as against the emulator.",
+    ),
+    (
+        "validate",
+        "Validation and transform throughput",
+        "`python bench/bench_validate.py`: a generated file with "
+        "about 1% bad rows; each measurement in a fresh subprocess.",
+    ),
 )
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                          if line.startswith("MemTotal")))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kib = int(
+        next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    )
     terraform = subprocess.run(["terraform", "version"], capture_output=True, text=True).stdout.splitlines()[0]
-    return (f"{os.cpu_count()} cores ({cpu}), {memory_kib / 1024 / 1024:.0f} GiB, {platform.system()} "
-            f"{platform.machine()}, Python {platform.python_version()}, {terraform}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory_kib / 1024 / 1024:.0f} GiB, {platform.system()} "
+        f"{platform.machine()}, Python {platform.python_version()}, {terraform}"
+    )
 
 
 def main() -> int:

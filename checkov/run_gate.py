@@ -57,9 +57,21 @@ def custom_check_ids() -> set[str]:
 def run_checkov(stacks_dir: Path) -> dict:
     checkov = Path(sys.executable).parent / "checkov"
     result = subprocess.run(
-        [str(checkov), "--config-file", str(CONFIG), "--external-checks-dir", str(CHECKS_DIR),
-         "-d", str(stacks_dir), "-o", "json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            str(checkov),
+            "--config-file",
+            str(CONFIG),
+            "--external-checks-dir",
+            str(CHECKS_DIR),
+            "-d",
+            str(stacks_dir),
+            "-o",
+            "json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     try:
         report = json.loads(result.stdout)
@@ -86,10 +98,16 @@ def judge(report: dict, stacks_dir: Path) -> dict:
     expected_files = {f"/{layer}/cdk.tf.json" for layer in LAYERS if (stacks_dir / layer / "cdk.tf.json").exists()}
     if not expected_files <= set(scanned):
         problems.append(f"stacks without any passed check: {sorted(expected_files - set(scanned))}")
-    present = "".join((stacks_dir / layer / "cdk.tf.json").read_text() for layer in LAYERS
-                      if (stacks_dir / layer / "cdk.tf.json").exists())
-    missing_custom = {c for c in custom_check_ids() - ran
-                      if c not in CONDITIONAL_CUSTOM_CHECKS or f'"{CONDITIONAL_CUSTOM_CHECKS[c]}"' in present}
+    present = "".join(
+        (stacks_dir / layer / "cdk.tf.json").read_text()
+        for layer in LAYERS
+        if (stacks_dir / layer / "cdk.tf.json").exists()
+    )
+    missing_custom = {
+        c
+        for c in custom_check_ids() - ran
+        if c not in CONDITIONAL_CUSTOM_CHECKS or f'"{CONDITIONAL_CUSTOM_CHECKS[c]}"' in present
+    }
     if missing_custom:
         problems.append(f"custom checks that never ran: {sorted(missing_custom)}")
     problems += [f"failed: {f}" for f in failed]
@@ -115,8 +133,11 @@ def main(argv: list[str]) -> int:
     for problem in verdict["problems"]:
         print(f"GATE: {problem}", file=sys.stderr)
     ok = not verdict["problems"]
-    print(f"checkov gate {'passed' if ok else 'FAILED'}: {verdict['passed']} passed, {verdict['failed']} failed, "
-          f"{len(verdict['skips'])} check ids skipped by checkov/config.yaml", file=sys.stderr)
+    print(
+        f"checkov gate {'passed' if ok else 'FAILED'}: {verdict['passed']} passed, {verdict['failed']} failed, "
+        f"{len(verdict['skips'])} check ids skipped by checkov/config.yaml",
+        file=sys.stderr,
+    )
     return 0 if ok else 1
 
 

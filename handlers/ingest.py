@@ -36,9 +36,7 @@ def describe_source(*, request: IngestRequest, settings: Settings) -> dict:
         rows = count_records(text=open_text(CountingReader(io.BytesIO(body))), fmt=request.fmt)
         # Keyed by digest: a conflicting request for the same jobId can never overwrite it.
         key = f"raw/{request.job_id}/{sha256}.jsonl"
-        etag = objects.put_bytes(
-            bucket=settings.data_bucket, key=key, body=body, content_type="application/x-ndjson"
-        )
+        etag = objects.put_bytes(bucket=settings.data_bucket, key=key, body=body, content_type="application/x-ndjson")
         return {
             "bucket": settings.data_bucket,
             "key": key,
@@ -51,9 +49,7 @@ def describe_source(*, request: IngestRequest, settings: Settings) -> dict:
         }
 
     etag = objects.head_object(bucket=request.bucket, key=request.key)["ETag"]
-    reader = CountingReader(
-        objects.open_object(bucket=request.bucket, key=request.key, etag=etag), hash_sha256=True
-    )
+    reader = CountingReader(objects.open_object(bucket=request.bucket, key=request.key, etag=etag), hash_sha256=True)
     rows = count_records(text=open_text(reader), fmt=request.fmt)
     reader.drain()
     return {
@@ -142,9 +138,7 @@ def register_job(*, request: IngestRequest, source: dict, settings: Settings) ->
     raise JobInProgressError(f"job {job_id} is being registered by another execution; this start stops")
 
 
-def _check_existing(
-    *, request: IngestRequest, source: dict, existing: dict, settings: Settings
-) -> dict | None:
+def _check_existing(*, request: IngestRequest, source: dict, existing: dict, settings: Settings) -> dict | None:
     """The stored result for a replay, None when this start may take the job over, else raise."""
     job_id = request.job_id
     status = existing.get("status")
@@ -159,11 +153,7 @@ def _check_existing(
         logger.info("replay of a finished job; returning the stored result", extra={"status": status})
         return {**jobs.stored_result(existing, "ingest"), "replay": True}
     idle_seconds = jobs.now_epoch() - int(existing.get("updatedAt") or 0)
-    if (
-        status in jobflow.IN_PROGRESS_STATUSES
-        and not request.force
-        and idle_seconds < settings.job_lease_seconds
-    ):
+    if status in jobflow.IN_PROGRESS_STATUSES and not request.force and idle_seconds < settings.job_lease_seconds:
         raise JobInProgressError(
             f"job {job_id} is {status} in another execution (run {existing.get('runId')}, "
             f"idle {idle_seconds}s); "

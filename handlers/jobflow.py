@@ -50,9 +50,7 @@ def begin_stage(*, event: dict, stage: str, from_statuses: tuple[str, ...]) -> t
     if previous is not None:
         return job, previous
     if job.get("status") not in from_statuses:
-        raise JobStateError(
-            f"job {job_id} is {job.get('status')}; {stage} runs only from {' or '.join(from_statuses)}"
-        )
+        raise JobStateError(f"job {job_id} is {job.get('status')}; {stage} runs only from {' or '.join(from_statuses)}")
     return job, None
 
 

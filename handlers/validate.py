@@ -59,18 +59,14 @@ def lambda_handler(event: dict, context: object) -> dict:
             raise ReconciliationError(
                 f"job {job_id}: validate read {summary.records} records but ingest counted {received}"
             )
-        rejected_job = exceeds_threshold(
-            rejected=summary.rejected, records=summary.records, threshold=threshold
-        )
+        rejected_job = exceeds_threshold(rejected=summary.rejected, records=summary.records, threshold=threshold)
         bucket = settings.data_bucket
         objects.upload_file(
             bucket=bucket, key=quarantine_key(job_id), path=rejected_path, content_type="application/x-ndjson"
         )
         outputs = {"quarantine": quarantine_key(job_id)}
         if not rejected_job:
-            objects.upload_file(
-                bucket=bucket, key=staging_key(job_id), path=valid_path, content_type="text/csv"
-            )
+            objects.upload_file(bucket=bucket, key=staging_key(job_id), path=valid_path, content_type="text/csv")
             outputs["staging"] = staging_key(job_id)
 
     report = summary.to_dict()
@@ -85,9 +81,7 @@ def lambda_handler(event: dict, context: object) -> dict:
         **jobflow.forwarded(event),
     }
     if rejected_job:
-        output["reason"] = (
-            f"{summary.rejected} of {summary.records} rows rejected, above the threshold {threshold}"
-        )
+        output["reason"] = f"{summary.rejected} of {summary.records} rows rejected, above the threshold {threshold}"
     logger.info("validation finished", extra={"summary": report, "status": status})
     return jobflow.complete_stage(
         job=job,

@@ -34,8 +34,11 @@ def main() -> int:
     sample = write_transactions(PROJECT_ROOT / ".local" / "demo" / "transactions.csv", rows=2000, bad_every=100)
     job_id = "demo-transactions"
     source = upload(deployment, file=sample, job_id=job_id)
-    run_job(deployment, f"{sample.relative_to(PROJECT_ROOT)}: 2000 rows, 20 broken on purpose",
-            {"jobId": job_id, "source": source, "force": True})
+    run_job(
+        deployment,
+        f"{sample.relative_to(PROJECT_ROOT)}: 2000 rows, 20 broken on purpose",
+        {"jobId": job_id, "source": source, "force": True},
+    )
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     print(f"""
 Look around (the emulator is still running):

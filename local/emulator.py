@@ -88,9 +88,7 @@ def _patch_stepfunctions() -> None:
 
     orig_start_execution = StepFunctionsParserBackend.start_execution
 
-    def start_execution(
-        self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any
-    ) -> Any:
+    def start_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kw: Any) -> Any:
         # The executing backend names an unnamed execution "None", so the 2nd unnamed StartExecution
         # fails with ExecutionAlreadyExists; AWS generates a UUID.
         return orig_start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kw)
@@ -110,9 +108,7 @@ def _patch_lambda() -> None:
 
     def _set_dlq(self: Any, value: dict | None) -> None:
         # UpdateFunctionConfiguration with TargetArn "" removes the DLQ.
-        self.dead_letter_config = (
-            {"TargetArn": value["TargetArn"]} if value and value.get("TargetArn") else None
-        )
+        self.dead_letter_config = {"TargetArn": value["TargetArn"]} if value and value.get("TargetArn") else None
 
     def _set_logging(self: Any, value: dict | None) -> None:
         # moto ignores LoggingConfig; Lambda answers with the format and the log group it uses.
@@ -150,9 +146,7 @@ def _patch_lambda() -> None:
         payload, errored, logs = lambda_runner.run(self, event)
         if errored:
             response_headers["x-amz-function-error"] = "Unhandled"
-        response_headers["x-amz-log-result"] = lambda_runner.tail_log_header(
-            logs
-        )  # moto strips it unless Tail
+        response_headers["x-amz-log-result"] = lambda_runner.tail_log_header(logs)  # moto strips it unless Tail
         return json.dumps(payload).encode("utf-8")
 
     LambdaFunction.__init__ = __init__
@@ -196,8 +190,7 @@ def _patch_s3() -> None:
             return orig_get_permission(self, action, resource)
         document = json.loads(self.policy.decode())
         statements = document.get("Statement", [])
-        kept = [st for st in (statements if isinstance(statements, list) else [statements])
-                if not st.get("Condition")]
+        kept = [st for st in (statements if isinstance(statements, list) else [statements]) if not st.get("Condition")]
         return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(action, resource)
 
     orig_get_permission = FakeBucket.get_permission
@@ -288,10 +281,7 @@ class PipelineApp:
         else:
             from xml.sax.saxutils import escape
 
-            error = (
-                "<Error><Type>Sender</Type><Code>NotImplemented</Code>"
-                f"<Message>{escape(message)}</Message></Error>"
-            )
+            error = f"<Error><Type>Sender</Type><Code>NotImplemented</Code><Message>{escape(message)}</Message></Error>"
             body = (f"<ErrorResponse>{error}</ErrorResponse>" if proto == "query" else error).encode()
             headers = [("Content-Type", "text/xml")]
         return _respond(start_response, "501 Not Implemented", body, headers)
@@ -318,9 +308,7 @@ class PipelineApp:
             result = {}
         else:
             status, result = "404 Not Found", {"message": f"no such endpoint: {method} {path}"}
-        return _respond(
-            start_response, status, json.dumps(result).encode(), [("Content-Type", "application/json")]
-        )
+        return _respond(start_response, status, json.dumps(result).encode(), [("Content-Type", "application/json")])
 
 
 # ------------------------------------------------------------------ lifecycle
@@ -394,9 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.emulator", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--state-dir", help="Lambda code cache and per-function logs (default: a temp dir)")
-    parser.add_argument(
-        "--runtime-dir", help="dir with boto3 & deps for handlers (env PIPELINE_LOCAL_RUNTIME_DIR)"
-    )
+    parser.add_argument("--runtime-dir", help="dir with boto3 & deps for handlers (env PIPELINE_LOCAL_RUNTIME_DIR)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

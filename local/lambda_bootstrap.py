@@ -65,9 +65,7 @@ def main():
     deadline = time.monotonic() + timeout
 
     def on_timeout(signum, frame):
-        msg = (
-            f"RequestId: {req['context']['aws_request_id']} Error: Task timed out after {timeout:.2f} seconds"
-        )
+        msg = f"RequestId: {req['context']['aws_request_id']} Error: Task timed out after {timeout:.2f} seconds"
         _write(
             result_path,
             {"ok": False, "timeout": True, "error": {"errorType": "Sandbox.Timedout", "errorMessage": msg}},

@@ -93,9 +93,7 @@ class FaultRegistry:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
-            return {
-                k: {"errorType": v[0], "errorMessage": v[1], "times": v[2]} for k, v in self._faults.items()
-            }
+            return {k: {"errorType": v[0], "errorMessage": v[1], "times": v[2]} for k, v in self._faults.items()}
 
     def clear(self) -> None:
         with self._lock:
@@ -131,9 +129,7 @@ def _layer_paths(fn: Any) -> list[str]:
     for layer in fn.layers:
         lv = backend.layers_versions_by_arn(layer["Arn"])
         root = _unpack(lv.code_bytes, lv.code_digest, "layers")
-        site = (
-            root / "python" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-        )
+        site = root / "python" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
         paths += [str(p) for p in (root / "python", site) if p.is_dir()]
     return paths
 

@@ -55,12 +55,23 @@ def spawn(port: int, *, work_dir: Path, detach: bool, timeout_seconds: float = 9
     work_dir.mkdir(parents=True, exist_ok=True)
     runtime = link_runtime_dir(work_dir / "runtime")
     command = [
-        sys.executable, "-m", "local.emulator", "--port", str(port),
-        "--state-dir", str(work_dir / "emulator"), "--runtime-dir", str(runtime),
+        sys.executable,
+        "-m",
+        "local.emulator",
+        "--port",
+        str(port),
+        "--state-dir",
+        str(work_dir / "emulator"),
+        "--runtime-dir",
+        str(runtime),
     ]
     with (work_dir / "emulator.log").open("ab") as log:
         process = subprocess.Popen(  # noqa: S603
-            command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            command,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=detach,
         )
     deadline = time.monotonic() + timeout_seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -12,8 +13,9 @@ from pipeline_cli.deployment import Deployment, client
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
-def follow(execution_arn: str, *, say: Callable[[str], None] = print, poll_seconds: float = 0.5,
-           timeout_seconds: float = 900) -> str:
+def follow(
+    execution_arn: str, *, say: Callable[[str], None] = print, poll_seconds: float = 0.5, timeout_seconds: float = 900
+) -> str:
     """Print each state as it starts, retries and ends; return the execution's final status."""
     sfn = client("stepfunctions")
     seen = 0
@@ -61,10 +63,8 @@ def describe_event(event: dict[str, Any]) -> str | None:
 
 
 def _short(cause: str, limit: int = 160) -> str:
-    try:
+    with contextlib.suppress(ValueError, AttributeError):  # Lambda errors come as JSON, others as text
         cause = json.loads(cause).get("errorMessage", cause)
-    except (ValueError, AttributeError):
-        pass
     return cause if len(cause) <= limit else cause[: limit - 3] + "..."
 
 

@@ -23,7 +23,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--job-id", help="default: the file name and a timestamp")
     parser.add_argument("--wait", action="store_true", help="follow the execution and print the job summary")
     parser.add_argument("--force", action="store_true", help="reprocess content already loaded by another job")
-    parser.add_argument("--env", default=default_suffix(), help="environment suffix (default: $ENVIRONMENT_SUFFIX or dev)")
+    parser.add_argument(
+        "--env", default=default_suffix(), help="environment suffix (default: $ENVIRONMENT_SUFFIX or dev)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -67,4 +69,3 @@ def run(args: argparse.Namespace) -> int:
     for line in summary(deployment.job(job_id), deployment=deployment):
         print(line)
     return 0 if status == "SUCCEEDED" else 1
-

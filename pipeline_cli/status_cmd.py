@@ -13,7 +13,9 @@ from pipeline_cli.deployment import Deployment, DeploymentNotFound, default_suff
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("status", help="print the job record of a job")
     parser.add_argument("job_id")
-    parser.add_argument("--env", default=default_suffix(), help="environment suffix (default: $ENVIRONMENT_SUFFIX or dev)")
+    parser.add_argument(
+        "--env", default=default_suffix(), help="environment suffix (default: $ENVIRONMENT_SUFFIX or dev)"
+    )
     parser.set_defaults(handler=status)
 
 

@@ -33,9 +33,7 @@ def register(subparsers) -> None:
         "Exit 0: rejected share within the threshold; 1: above it; 2: unreadable file or bad arguments.",
     )
     parser.add_argument("file", metavar="FILE")
-    parser.add_argument(
-        "--format", choices=FORMATS, help="default: from the extension (.csv, .jsonl, .ndjson)"
-    )
+    parser.add_argument("--format", choices=FORMATS, help="default: from the extension (.csv, .jsonl, .ndjson)")
     parser.add_argument("--report", metavar="OUT.json", help="write the full report (with every reject) here")
     parser.add_argument(
         "--reject-threshold",
@@ -49,9 +47,7 @@ def validate_file(*, path: str, fmt: str) -> tuple[ValidationSummary, list[dict]
     rejects: list[dict] = []
 
     def keep(entry: dict) -> None:
-        rejects.append(
-            {"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]}
-        )
+        rejects.append({"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]})
 
     with (
         open(path, "rb") as raw,

@@ -74,18 +74,14 @@ class PipelineFunction(Construct):
             self,
             "role",
             name=f"{function_name}-role",
-            assume_role_policy=service_trust(
-                self, "trust", service="lambda.amazonaws.com", account_id=account_id
-            ).json,
+            assume_role_policy=service_trust(self, "trust", service="lambda.amazonaws.com", account_id=account_id).json,
         )
         policy = IamRolePolicy(
             self,
             "policy",
             role=self.role.id,
             name="least-privilege",
-            policy=policy_document(
-                self, "permissions", statements=[*self._baseline(kms_key_arn), *statements]
-            ).json,
+            policy=policy_document(self, "permissions", statements=[*self._baseline(kms_key_arn), *statements]).json,
         )
         self.function = LambdaFunction(
             self,

@@ -132,14 +132,27 @@ def build_layer(*, requirements: Path, target: LayerTarget, build_dir: Path) -> 
     with tempfile.TemporaryDirectory(prefix="layer-") as scratch:
         site = Path(scratch, "python")
         command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-compile", "--no-deps", "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", target.python_version, "--target", str(site),
-            "--requirement", str(requirements),
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            target.python_version,
+            "--target",
+            str(site),
+            "--requirement",
+            str(requirements),
         ]
         for platform in target.pip_platforms:
             command += ["--platform", platform]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - pip, fixed arguments
         if result.returncode != 0:
             raise RuntimeError(
                 f"building the Lambda layer from {requirements} for {target.key} failed:\n{result.stderr}"

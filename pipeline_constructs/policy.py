@@ -77,8 +77,9 @@ class SecurityPolicy:
                     found.append(("no-wildcard-action", f"Allow statement {sid} has wildcard actions {wildcards}"))
         elif isinstance(node, S3Bucket):
             if not self._has_encryption_configuration(node):
-                found.append(("encrypted-bucket", "no aws_s3_bucket_server_side_encryption_configuration for it "
-                                                  "in this stack"))
+                found.append(
+                    ("encrypted-bucket", "no aws_s3_bucket_server_side_encryption_configuration for it in this stack")
+                )
         elif isinstance(node, DynamodbTable):
             sse = node.server_side_encryption_input
             if sse is None or getattr(sse, "enabled", None) is not True or not getattr(sse, "kms_key_arn", None):

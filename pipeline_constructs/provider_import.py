@@ -42,7 +42,7 @@ def quiet_node_end_of_life_banner() -> None:
     if "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION" in os.environ:
         return
     try:
-        version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
+        version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)  # noqa: S607 - as jsii finds it.stdout
     except (OSError, subprocess.CalledProcessError):
         return  # jsii will report a missing Node itself
     os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = version.strip().lstrip("v").split(".")[0]

@@ -40,7 +40,6 @@ def untagged_resources(stack: TerraformStack, required: Mapping[str, str]) -> li
     return missing
 
 
-
 @jsii.implements(IValidation)
 class RequireFinOpsTags:
     """Fails synthesis, naming each taggable resource the tagging aspect did not reach."""

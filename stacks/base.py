@@ -15,7 +15,18 @@ from stacks.config import PipelineConfig
 
 # Services the stacks manage, pointed at the emulator when LOCAL=1.
 _LOCAL_SERVICES = (
-    "cloudwatch", "cloudwatchlogs", "dynamodb", "ec2", "iam", "kms", "lambda", "s3", "sfn", "sns", "ssm", "sts",
+    "cloudwatch",
+    "cloudwatchlogs",
+    "dynamodb",
+    "ec2",
+    "iam",
+    "kms",
+    "lambda",
+    "s3",
+    "sfn",
+    "sns",
+    "ssm",
+    "sts",
 )
 
 

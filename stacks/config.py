@@ -19,8 +19,30 @@ _REGION_RULE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _TAG_VALUE_RULE = re.compile(r"^[\w .:/=+@-]{1,256}$")
 _LAMBDA_MEMORY_MB = range(128, 10241)
 _LAMBDA_TIMEOUT_S = range(1, 901)
-_LOG_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                       2557, 2922, 3288, 3653}
+_LOG_RETENTION_DAYS = {
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+}
 # python3.13 runs on Amazon Linux 2023 (deprecation 2029); the seed's python3.11 runs on
 # Amazon Linux 2, whose Lambda runtimes reach deprecation in 2027.
 DEFAULT_LAMBDA_RUNTIME = "python3.13"
@@ -81,31 +103,71 @@ class PipelineConfig:
     local_endpoint: str = "http://127.0.0.1:4566"
 
     def __post_init__(self) -> None:
-        _check(_SUFFIX_RULE.match(self.environment_suffix), "ENVIRONMENT_SUFFIX", self.environment_suffix,
-               "2-16 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' "
-               "(S3 bucket names are lowercase; IAM role names stop at 64 characters)")
+        _check(
+            _SUFFIX_RULE.match(self.environment_suffix),
+            "ENVIRONMENT_SUFFIX",
+            self.environment_suffix,
+            "2-16 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-' "
+            "(S3 bucket names are lowercase; IAM role names stop at 64 characters)",
+        )
         _check(_REGION_RULE.match(self.region), "AWS_REGION", self.region, "an AWS region such as us-east-2")
-        _check(self.lambda_runtime in SUPPORTED_LAMBDA_RUNTIMES, "LAMBDA_RUNTIME", self.lambda_runtime,
-               f"one of {', '.join(SUPPORTED_LAMBDA_RUNTIMES)}")
+        _check(
+            self.lambda_runtime in SUPPORTED_LAMBDA_RUNTIMES,
+            "LAMBDA_RUNTIME",
+            self.lambda_runtime,
+            f"one of {', '.join(SUPPORTED_LAMBDA_RUNTIMES)}",
+        )
         for name, settings in self.functions.items():
-            _check(settings.memory_mb in _LAMBDA_MEMORY_MB, f"functions.{name}.memory_mb",
-                   settings.memory_mb, "128-10240 MB")
-            _check(settings.timeout_seconds in _LAMBDA_TIMEOUT_S, f"functions.{name}.timeout_seconds",
-                   settings.timeout_seconds, "1-900 seconds")
-            _check(512 <= settings.ephemeral_storage_mb <= 10240, f"functions.{name}.ephemeral_storage_mb",
-                   settings.ephemeral_storage_mb, "512-10240 MB")
-        _check(self.reserved_concurrency is None or self.reserved_concurrency >= 1,
-               "LAMBDA_RESERVED_CONCURRENCY", self.reserved_concurrency, "unset, or a whole number >= 1")
-        _check(1 <= self.retry_interval_seconds <= 60, "RETRY_INTERVAL_SECONDS", self.retry_interval_seconds,
-               "1-60 seconds")
+            _check(
+                settings.memory_mb in _LAMBDA_MEMORY_MB,
+                f"functions.{name}.memory_mb",
+                settings.memory_mb,
+                "128-10240 MB",
+            )
+            _check(
+                settings.timeout_seconds in _LAMBDA_TIMEOUT_S,
+                f"functions.{name}.timeout_seconds",
+                settings.timeout_seconds,
+                "1-900 seconds",
+            )
+            _check(
+                512 <= settings.ephemeral_storage_mb <= 10240,
+                f"functions.{name}.ephemeral_storage_mb",
+                settings.ephemeral_storage_mb,
+                "512-10240 MB",
+            )
+        _check(
+            self.reserved_concurrency is None or self.reserved_concurrency >= 1,
+            "LAMBDA_RESERVED_CONCURRENCY",
+            self.reserved_concurrency,
+            "unset, or a whole number >= 1",
+        )
+        _check(
+            1 <= self.retry_interval_seconds <= 60,
+            "RETRY_INTERVAL_SECONDS",
+            self.retry_interval_seconds,
+            "1-60 seconds",
+        )
         _check(1 <= self.retry_max_attempts <= 10, "RETRY_MAX_ATTEMPTS", self.retry_max_attempts, "1-10")
-        _check(self.log_retention_days in _LOG_RETENTION_DAYS, "LOG_RETENTION_DAYS", self.log_retention_days,
-               f"one of CloudWatch's retention values {sorted(_LOG_RETENTION_DAYS)}")
+        _check(
+            self.log_retention_days in _LOG_RETENTION_DAYS,
+            "LOG_RETENTION_DAYS",
+            self.log_retention_days,
+            f"one of CloudWatch's retention values {sorted(_LOG_RETENTION_DAYS)}",
+        )
         lifecycle = self.lifecycle
-        _check(0 < lifecycle.glacier_after_days < lifecycle.expire_after_days, "lifecycle",
-               lifecycle, "0 < glacier_after_days < expire_after_days")
-        _check(self.object_lock_retention_years is None or 1 <= self.object_lock_retention_years <= 100,
-               "OBJECT_LOCK_RETENTION_YEARS", self.object_lock_retention_years, "unset, 0 (off) or 1-100")
+        _check(
+            0 < lifecycle.glacier_after_days < lifecycle.expire_after_days,
+            "lifecycle",
+            lifecycle,
+            "0 < glacier_after_days < expire_after_days",
+        )
+        _check(
+            self.object_lock_retention_years is None or 1 <= self.object_lock_retention_years <= 100,
+            "OBJECT_LOCK_RETENTION_YEARS",
+            self.object_lock_retention_years,
+            "unset, 0 (off) or 1-100",
+        )
         for key, value in self.tags_for_layer("network").items():
             _check(_TAG_VALUE_RULE.match(value), f"tag {key}", value, "1-256 characters allowed in AWS tags")
 

@@ -146,8 +146,12 @@ class OrchestrationStack(LayerStack):
                     ),
                     Statement(
                         sid="WriteTraces",
-                        actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                                 "xray:GetSamplingTargets"],
+                        actions=[
+                            "xray:PutTraceSegments",
+                            "xray:PutTelemetryRecords",
+                            "xray:GetSamplingRules",
+                            "xray:GetSamplingTargets",
+                        ],
                         resources=["*"],
                         any_resource_reason="X-Ray trace APIs have no resource-level permissions",
                     ),
@@ -191,16 +195,23 @@ class OrchestrationStack(LayerStack):
         table = self.imported(parameters.TABLE_NAME)
 
         def lambda_metrics(metric: str, stat: str) -> list[list[object]]:
-            return [["AWS/Lambda", metric, "FunctionName", name, {"stat": stat, "label": fn}]
-                    for fn, name in function_names.items()]
+            return [
+                ["AWS/Lambda", metric, "FunctionName", name, {"stat": stat, "label": fn}]
+                for fn, name in function_names.items()
+            ]
 
         def widget(title: str, metrics: list[list[object]], *, period: int = 300) -> dict[str, object]:
             return {
                 "type": "metric",
                 "width": 12,
                 "height": 6,
-                "properties": {"title": title, "region": region, "metrics": metrics, "period": period,
-                               "view": "timeSeries"},
+                "properties": {
+                    "title": title,
+                    "region": region,
+                    "metrics": metrics,
+                    "period": period,
+                    "view": "timeSeries",
+                },
             }
 
         arn = self.state_machine.arn
@@ -208,20 +219,44 @@ class OrchestrationStack(LayerStack):
             widget("Lambda invocations", lambda_metrics("Invocations", "Sum")),
             widget("Lambda errors", lambda_metrics("Errors", "Sum")),
             widget("Lambda duration (p95)", lambda_metrics("Duration", "p95")),
-            widget("Step Functions executions", [
-                ["AWS/States", m, "StateMachineArn", arn, {"stat": "Sum"}]
-                for m in ("ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled")
-            ]),
-            widget("DynamoDB consumed capacity", [
-                ["AWS/DynamoDB", m, "TableName", table, {"stat": "Sum"}]
-                for m in ("ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits")
-            ]),
-            widget("S3 storage", [
-                ["AWS/S3", "BucketSizeBytes", "BucketName", bucket, "StorageType", "StandardStorage",
-                 {"stat": "Average"}],
-                ["AWS/S3", "NumberOfObjects", "BucketName", bucket, "StorageType", "AllStorageTypes",
-                 {"stat": "Average", "yAxis": "right"}],
-            ], period=86400),
+            widget(
+                "Step Functions executions",
+                [
+                    ["AWS/States", m, "StateMachineArn", arn, {"stat": "Sum"}]
+                    for m in ("ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled")
+                ],
+            ),
+            widget(
+                "DynamoDB consumed capacity",
+                [
+                    ["AWS/DynamoDB", m, "TableName", table, {"stat": "Sum"}]
+                    for m in ("ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits")
+                ],
+            ),
+            widget(
+                "S3 storage",
+                [
+                    [
+                        "AWS/S3",
+                        "BucketSizeBytes",
+                        "BucketName",
+                        bucket,
+                        "StorageType",
+                        "StandardStorage",
+                        {"stat": "Average"},
+                    ],
+                    [
+                        "AWS/S3",
+                        "NumberOfObjects",
+                        "BucketName",
+                        bucket,
+                        "StorageType",
+                        "AllStorageTypes",
+                        {"stat": "Average", "yAxis": "right"},
+                    ],
+                ],
+                period=86400,
+            ),
         ]
         CloudwatchDashboard(
             self,

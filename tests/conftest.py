@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import PipelineConfig, from_env
-from tests.infra import synth
+from pipeline_constructs import provider_import
+
+# Before any test module imports a provider class (as app.py does for the CLI and Make).
+provider_import.enable()
+
+from stacks.config import PipelineConfig, from_env  # noqa: E402
+from tests.infra import synth  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # A distinctive suffix, so "every name carries the suffix" cannot pass by accident.

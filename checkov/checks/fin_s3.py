@@ -103,9 +103,7 @@ class ObjectLockIsComplianceForSevenYears(BaseResourceCheck):
             for retention in _blocks(rule.get("default_retention", [])):
                 years = _first(retention.get("years")) or 0
                 days = _first(retention.get("days")) or 0
-                if _first(retention.get("mode")) == "COMPLIANCE" and (
-                    int(years) >= 7 or int(days) >= SEVEN_YEARS_DAYS
-                ):
+                if _first(retention.get("mode")) == "COMPLIANCE" and (int(years) >= 7 or int(days) >= SEVEN_YEARS_DAYS):
                     return CheckResult.PASSED
         return CheckResult.FAILED
 

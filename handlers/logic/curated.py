@@ -79,9 +79,7 @@ class DateSpill:
     def __init__(self, path: str) -> None:
         self.path = path
         self._sink = pa.OSFile(path, "wb")
-        self._writer = pa.ipc.new_file(
-            self._sink, SPILL_SCHEMA, options=pa.ipc.IpcWriteOptions(compression=None)
-        )
+        self._writer = pa.ipc.new_file(self._sink, SPILL_SCHEMA, options=pa.ipc.IpcWriteOptions(compression=None))
         self._batches = 0
         self.batches_per_date: dict[int, array] = {}  # date32 day number -> batch numbers
         self.rows_per_date: dict[int, int] = {}
@@ -234,9 +232,7 @@ class DailyAggregator:
         text = {name: format_minor(groups.column(name).combine_chunks(), exponent) for name in self._SUMS}
         return pa.table(
             {
-                "booking_date": pa.nulls(groups.num_rows, pa.int32())
-                .fill_null(booking_date)
-                .cast(pa.date32()),
+                "booking_date": pa.nulls(groups.num_rows, pa.int32()).fill_null(booking_date).cast(pa.date32()),
                 "account_id": groups.column("account_id"),
                 "currency": currency,
                 "row_count": groups.column("rows"),
@@ -252,9 +248,9 @@ def _sum_groups(table: pa.Table) -> pa.Table:
     summed = table.group_by(["account_id", "currency"], use_threads=False).aggregate(
         [(name, "sum") for name in ("rows", "debit", "credit", "net")]
     )
-    return summed.rename_columns(
-        {f"{name}_sum": name for name in ("rows", "debit", "credit", "net")}
-    ).select(["account_id", "currency", "rows", "debit", "credit", "net"])
+    return summed.rename_columns({f"{name}_sum": name for name in ("rows", "debit", "credit", "net")}).select(
+        ["account_id", "currency", "rows", "debit", "credit", "net"]
+    )
 
 
 def _constant_strings(value: str, length: int) -> pa.Array:
@@ -307,9 +303,7 @@ def sum_by_currency(path: str) -> tuple[int, dict[str, int], dict[str, int]]:
         # Quantized texts: dropping the point gives the minor units (exact integer decimal cast).
         digits = pc.replace_substring(batch.column(1), ".", "")
         table = pa.table({"currency": batch.column(0), "minor": pc.cast(digits, MINOR_TYPE)})
-        grouped = table.group_by("currency", use_threads=False).aggregate(
-            [("minor", "sum"), ("minor", "count")]
-        )
+        grouped = table.group_by("currency", use_threads=False).aggregate([("minor", "sum"), ("minor", "count")])
         for currency, minor, count in zip(*(c.to_pylist() for c in grouped.columns), strict=True):
             rows_by_currency[currency] = rows_by_currency.get(currency, 0) + count
             minor_by_currency[currency] = minor_by_currency.get(currency, 0) + int(minor)

@@ -137,9 +137,7 @@ class DuplicateTracker:
         while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
             last, previous = runs.pop(), runs.pop()
             runs.append(
-                _sorted_run(
-                    pa.concat_arrays([previous.high, last.high]), pa.concat_arrays([previous.low, last.low])
-                )
+                _sorted_run(pa.concat_arrays([previous.high, last.high]), pa.concat_arrays([previous.low, last.low]))
             )
 
     @property

@@ -82,9 +82,7 @@ def parse_block(block: bytes, names: list[str]) -> ParsedBlock | None:
 
     table = pa_csv.read_csv(
         pa.BufferReader(block),
-        read_options=pa_csv.ReadOptions(
-            column_names=names, use_threads=False, block_size=max(1 << 20, len(block) + 1)
-        ),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False, block_size=max(1 << 20, len(block) + 1)),
         parse_options=pa_csv.ParseOptions(
             quote_char=False,
             double_quote=False,

@@ -71,9 +71,7 @@ def check_record(values: dict[str, object]) -> RecordCheck:
 
     booked_at = values.get(c.BOOKED_AT)
     if not _is_missing(booked_at) and parse_booked_at(booked_at) is None:
-        check.fail(
-            c.INVALID_TIMESTAMP, f"{c.BOOKED_AT}: not an ISO 8601 date-time with offset on a real date"
-        )
+        check.fail(c.INVALID_TIMESTAMP, f"{c.BOOKED_AT}: not an ISO 8601 date-time with offset on a real date")
 
     currency = values.get(c.CURRENCY)
     currency_ok = isinstance(currency, str) and currency in c.CURRENCY_EXPONENTS
@@ -94,9 +92,7 @@ def check_record(values: dict[str, object]) -> RecordCheck:
     return check
 
 
-def _check_identifier(
-    check: RecordCheck, value: object, *, name: str, chars, max_length: int, reason: str
-) -> None:
+def _check_identifier(check: RecordCheck, value: object, *, name: str, chars, max_length: int, reason: str) -> None:
     if _is_missing(value):
         return
     if not isinstance(value, str):

@@ -50,6 +50,7 @@ class StagingWriter:
         else:
             self._plain.writerow(row)
 
+
 # One regex over the required fields joined by NUL accepts the common all-valid CSV row in a
 # single C call. It is stricter than the general rules (no field may contain NUL), so anything
 # it does not accept goes through rules.check_record, which decides.
@@ -306,9 +307,7 @@ class _CsvRows:
                     if (
                         exponent is not None
                         and (fraction is None or len(fraction) <= exponent)
-                        and not (
-                            needs_calendar_check(year=year, day=day) and parse_booked_at(values[2]) is None
-                        )
+                        and not (needs_calendar_check(year=year, day=day) and parse_booked_at(values[2]) is None)
                         and not seen_before(transaction_id)
                     ):
                         if fraction is None:
@@ -607,9 +606,7 @@ def _validate_jsonl(text: TextIO, run: _Run) -> None:
             run.malformed(line=line, detail=f"not valid JSON: {exc}", raw=stripped)
             continue
         if not isinstance(obj, dict):
-            run.malformed(
-                line=line, detail=f"JSON value is a {type(obj).__name__}, not an object", raw=stripped
-            )
+            run.malformed(line=line, detail=f"JSON value is a {type(obj).__name__}, not an object", raw=stripped)
             continue
         values = {name: obj.get(name) for name in c.CONTRACT_FIELDS}
         extras = {name: value for name, value in obj.items() if name not in c.CONTRACT_FIELDS}

@@ -45,7 +45,8 @@ class Emulator:
 
     def inject(self, function: str, error_type: str, times: int) -> None:
         request = urllib.request.Request(  # noqa: S310
-            f"{self.url}/_pipeline/faults", method="POST",
+            f"{self.url}/_pipeline/faults",
+            method="POST",
             data=json.dumps({"function": function, "errorType": error_type, "times": times}).encode(),
             headers={"Content-Type": "application/json"},
         )
@@ -91,25 +92,42 @@ class Target:
     def make(self, *targets: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
         result = subprocess.run(
-            ["make", "--no-print-directory", *targets], cwd=PROJECT_ROOT, env=self.env,
-            capture_output=True, text=True, timeout=900,
+            ["make", "--no-print-directory", *targets],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         self.timings[" ".join(targets)] = time.monotonic() - started
         if check:
-            assert result.returncode == 0, f"make {' '.join(targets)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            assert result.returncode == 0, (
+                f"make {' '.join(targets)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
         return result
 
     def terraform(self, layer: str, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, "TF_CLI_CONFIG_FILE": str(PROJECT_ROOT / "build" / "terraform.rc"),
-               "TF_PLUGIN_CACHE_DIR": str(PROJECT_ROOT / "build" / "terraform-plugins")}
+        env = {
+            **self.env,
+            "TF_CLI_CONFIG_FILE": str(PROJECT_ROOT / "build" / "terraform.rc"),
+            "TF_PLUGIN_CACHE_DIR": str(PROJECT_ROOT / "build" / "terraform-plugins"),
+        }
         return subprocess.run(
-            ["terraform", f"-chdir={WORK / 'cdktf.out' / 'stacks' / layer}", *args], env=env,
-            capture_output=True, text=True, timeout=600,
+            ["terraform", f"-chdir={WORK / 'cdktf.out' / 'stacks' / layer}", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.emulator.url, region_name="us-east-2",
-                            aws_access_key_id="test", aws_secret_access_key="test")  # noqa: S106
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.url,
+            region_name="us-east-2",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )  # noqa: S106
 
 
 def fresh_workdir() -> None:

@@ -31,8 +31,14 @@ def target() -> Iterator[Target]:
     emulator = Emulator.start()
     target = Target(emulator=emulator)
     with pytest.MonkeyPatch.context() as patch:
-        for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
-                    "AWS_DEFAULT_REGION", "ENVIRONMENT_SUFFIX"):
+        for key in (
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "ENVIRONMENT_SUFFIX",
+        ):
             patch.setenv(key, target.env[key])
         yield target
     emulator.stop()
@@ -108,7 +114,9 @@ def test_seed_commands_work_against_the_local_deployment(target: Target) -> None
     arn = output.stdout.strip()
     assert arn == Deployment.discover(SUFFIX).state_machine_arn
     sfn = target.client("stepfunctions")
-    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"jobId": "test-123", "data": {"sample": "data"}}))
+    execution = sfn.start_execution(
+        stateMachineArn=arn, input=json.dumps({"jobId": "test-123", "data": {"sample": "data"}})
+    )
     status = follow(execution["executionArn"], say=lambda _line: None, timeout_seconds=120)
     assert sfn.describe_execution(executionArn=execution["executionArn"])["status"] == status == "SUCCEEDED"
 
@@ -155,7 +163,8 @@ def test_transient_errors_are_retried_then_succeed(target: Target, tmp_path: Pat
 def _processed_versions(target: Target, deployment: Deployment, job_id: str) -> list[tuple[str, str]]:
     versions = target.client("s3").list_object_versions(Bucket=deployment.bucket)
     return sorted(
-        (v["Key"], v["VersionId"]) for v in versions.get("Versions", [])
+        (v["Key"], v["VersionId"])
+        for v in versions.get("Versions", [])
         if (v["Key"].startswith("processed/") and job_id in v["Key"]) or v["Key"] == f"manifests/{job_id}.json"
     )
 
@@ -182,8 +191,12 @@ def test_exhausted_retries_fail_the_job_with_one_alert(target: Target, alerts: A
     assert job["status"] == "FAILED"
     assert job["error"]["Error"] == "Lambda.ServiceException"
     assert len(alerts("exhausted-retries")) == 1
-    assert target.client("s3").list_objects_v2(Bucket=deployment.bucket, Prefix="manifests/exhausted-retries").get(
-        "KeyCount", 0) == 0
+    assert (
+        target.client("s3")
+        .list_objects_v2(Bucket=deployment.bucket, Prefix="manifests/exhausted-retries")
+        .get("KeyCount", 0)
+        == 0
+    )
 
 
 def test_a_task_timeout_fails_the_job_with_one_alert(target: Target, alerts: Any, tmp_path: Path) -> None:

@@ -77,9 +77,7 @@ def put_incoming(s3, *, job_id: str, body: str | bytes, name: str = "tx.csv") ->
 
 
 def get_job(job_id: str) -> dict:
-    return (
-        boto3.resource("dynamodb").Table(TABLE).get_item(Key={"jobId": job_id}, ConsistentRead=True)["Item"]
-    )
+    return boto3.resource("dynamodb").Table(TABLE).get_item(Key={"jobId": job_id}, ConsistentRead=True)["Item"]
 
 
 def read_object(s3, key: str) -> bytes:

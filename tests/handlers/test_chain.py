@@ -6,9 +6,7 @@ from tests.handlers.conftest import BUCKET, csv_text, get_job, good_row, put_inc
 
 
 def test_chain_loads_good_file_and_reconciles(aws, tmp_path):
-    rows = [
-        good_row(i, amount=f"{i}.5", booked_at=f"2024-03-0{1 + i % 3}T23:30:00-02:00") for i in range(1, 41)
-    ]
+    rows = [good_row(i, amount=f"{i}.5", booked_at=f"2024-03-0{1 + i % 3}T23:30:00-02:00") for i in range(1, 41)]
     rows.append(good_row(99, amount="1000", currency="JPY", direction="DEBIT"))
     event = put_incoming(aws, job_id="job-good", body=csv_text(*rows))
 
@@ -17,9 +15,7 @@ def test_chain_loads_good_file_and_reconciles(aws, tmp_path):
     assert [o["status"] for o in outputs] == ["RECEIVED", "VALIDATED", "TRANSFORMED", "LOADED"]
     job = get_job("job-good")
     assert job["status"] == "LOADED"
-    assert (
-        job["counts"]["received"] == 41 and job["counts"]["loaded"] == 41 and job["counts"]["rejected"] == 0
-    )
+    assert job["counts"]["received"] == 41 and job["counts"]["loaded"] == 41 and job["counts"]["rejected"] == 0
     assert job["totals"]["valid"] == {"JPY": "1000", "USD": "840.00"}
     assert job["totals"]["loaded"] == job["totals"]["valid"]
     assert job["codeVersion"] == "test-version"

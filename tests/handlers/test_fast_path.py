@@ -32,8 +32,23 @@ BOOKED = st.sampled_from(
     ]
 )
 AMOUNT = st.sampled_from(
-    ["12.50", "12.5", "12.505", "007.50", "0", "1.", ".5", "-1", "1e5", "123456789012345", "1234567890123456",
-     "1.2345", "0.0001", "١٢", ""]
+    [
+        "12.50",
+        "12.5",
+        "12.505",
+        "007.50",
+        "0",
+        "1.",
+        ".5",
+        "-1",
+        "1e5",
+        "123456789012345",
+        "1234567890123456",
+        "1.2345",
+        "0.0001",
+        "١٢",
+        "",
+    ]
 )
 CURRENCY = st.sampled_from(["USD", "JPY", "KWD", "CLF", "usd", "XAU", "XXX", ""])
 DIRECTION = st.sampled_from(["DEBIT", "CREDIT", "debit", ""])
@@ -44,8 +59,15 @@ LINE = st.one_of(
     ROW,
     ROW,
     ROW,
-    st.sampled_from(["", "T9,ACC1", "T9,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,x,extra", " ",
-                     '"T5",ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,"multi\nline"']),
+    st.sampled_from(
+        [
+            "",
+            "T9,ACC1",
+            "T9,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,x,extra",
+            " ",
+            '"T5",ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,"multi\nline"',
+        ]
+    ),
 )
 
 
@@ -84,19 +106,27 @@ def test_vectorized_path_equals_pure_python(small_blocks, lines, newline, bom, t
 def test_vectorized_staging_text_equals_csv_writer(tmp_path):
     import csv
 
-    rows = [f"T{i},ACC{i},2024-0{1 + i % 9}-2{i % 9}T10:00:00Z,{i}.5,USD,{'DEBIT' if i % 2 else 'CREDIT'},d{i}"
-            for i in range(2000)]
+    rows = [
+        f"T{i},ACC{i},2024-0{1 + i % 9}-2{i % 9}T10:00:00Z,{i}.5,USD,{'DEBIT' if i % 2 else 'CREDIT'},d{i}"
+        for i in range(2000)
+    ]
     rows[7] = "T7,ACC7,2024-02-29T10:00:00Z,1.00,USD,DEBIT,leap"  # valid, but through rules.py
     rows[9] = rows[8]  # duplicate
     data = ("\n".join([HEADER, *rows]) + "\n").encode()
     expected = io.StringIO()
     writer = csv.writer(expected, lineterminator="\n")
-    validate_text(text=io.StringIO(data.decode(), newline=""), fmt="csv", duplicates=DuplicateTracker(),
-                  on_valid=writer.writerow)
+    validate_text(
+        text=io.StringIO(data.decode(), newline=""), fmt="csv", duplicates=DuplicateTracker(), on_valid=writer.writerow
+    )
     got = io.StringIO()
     writer = csv.writer(got, lineterminator="\n")
-    validate_text(text=open_text(CountingReader(io.BytesIO(data))), fmt="csv", duplicates=DuplicateTracker(),
-                  on_valid=writer.writerow, on_valid_csv=got.write)
+    validate_text(
+        text=open_text(CountingReader(io.BytesIO(data))),
+        fmt="csv",
+        duplicates=DuplicateTracker(),
+        on_valid=writer.writerow,
+        on_valid_csv=got.write,
+    )
     assert got.getvalue() == expected.getvalue()
     assert "\n9,T7," in got.getvalue()
 

@@ -109,9 +109,7 @@ def test_json_number_amount_rejected_and_string_accepted():
 
 
 def test_bom_crlf_quoted_newline_and_undecodable_row():
-    body = (
-        "\ufeff" + csv_text(GOOD, 'T2,ACC1,2024-01-31T10:00:00+05:30,1,KWD,CREDIT,"two\r\nlines"')
-    ).encode()
+    body = ("\ufeff" + csv_text(GOOD, 'T2,ACC1,2024-01-31T10:00:00+05:30,1,KWD,CREDIT,"two\r\nlines"')).encode()
     body += b"T3,ACC1,2024-01-31T10:00:00Z,1.00,USD,DEBIT,caf\xe9\r\n"
     summary, valid, rejects = run(body)
     assert summary.valid == 2 and valid[1][7] == "two\r\nlines"
@@ -155,9 +153,7 @@ def test_duplicates_spill_to_disk_exactly(tmp_path):
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    currency=st.sampled_from(sorted(CURRENCY_EXPONENTS)), integer=st.integers(0, 10**15 - 1), data=st.data()
-)
+@given(currency=st.sampled_from(sorted(CURRENCY_EXPONENTS)), integer=st.integers(0, 10**15 - 1), data=st.data())
 def test_amount_roundtrip_exact(currency, integer, data):
     exponent = CURRENCY_EXPONENTS[currency]
     digits = data.draw(st.integers(0, exponent))

@@ -203,11 +203,7 @@ def test_refused_start_does_not_clobber_running_job(aws):
 def test_s3_event_notification_with_encoded_key(aws):
     key = "incoming/evt-1/my file+v1.csv"
     aws.put_object(Bucket=BUCKET, Key=key, Body=good_file(2).encode())
-    event = {
-        "Records": [
-            {"s3": {"bucket": {"name": BUCKET}, "object": {"key": "incoming/evt-1/my+file%2Bv1.csv"}}}
-        ]
-    }
+    event = {"Records": [{"s3": {"bucket": {"name": BUCKET}, "object": {"key": "incoming/evt-1/my+file%2Bv1.csv"}}}]}
     out = ingest.lambda_handler(event, None)
     assert out["jobId"] == "evt-1" and get_job("evt-1")["source"]["key"] == key
 

@@ -185,9 +185,7 @@ def test_empty_staging_writes_no_partitions(tmp_path):
 
 def test_line_breaks_and_carriage_returns_in_descriptions_survive_the_chain(aws, tmp_path):
     text = 'a "quoted", \r\n multi\rline\ntext'
-    body = csv_text(
-        good_row(1), good_row(2).replace(",row 2", ',"' + text.replace('"', '""') + '"'), good_row(3)
-    )
+    body = csv_text(good_row(1), good_row(2).replace(",row 2", ',"' + text.replace('"', '""') + '"'), good_row(3))
     outputs = run_chain(put_incoming(aws, job_id="cr", body=body))
     assert outputs[-1]["status"] == "LOADED" and get_job("cr")["counts"]["loaded"] == 3
     manifest = json.loads(read_object(aws, "manifests/cr.json"))

@@ -43,9 +43,7 @@ class Synth:
 
 
 def read(outdir: Path) -> Synth:
-    stacks = {
-        layer: json.loads((outdir / "stacks" / layer / "cdk.tf.json").read_text()) for layer in LAYERS
-    }
+    stacks = {layer: json.loads((outdir / "stacks" / layer / "cdk.tf.json").read_text()) for layer in LAYERS}
     return Synth(outdir=outdir, stacks=stacks)
 
 

@@ -21,7 +21,8 @@ def test_production_like_suffix_turns_on_records_retention_and_deletion_protecti
     assert config.object_lock_retention_years == 7
     assert config.table_deletion_protection is True
     assert config.force_destroy_buckets is False
-    assert from_env({"ENVIRONMENT_SUFFIX": "prod", "OBJECT_LOCK_RETENTION_YEARS": "0"}).object_lock_retention_years is None
+    opted_out = from_env({"ENVIRONMENT_SUFFIX": "prod", "OBJECT_LOCK_RETENTION_YEARS": "0"})
+    assert opted_out.object_lock_retention_years is None
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import app  # noqa: F401 - enables the lean provider import first
 from pipeline_constructs import provider_import
 from tests.conftest import PROJECT_ROOT, TEST_ENV
 from tests.infra.synth import LAYERS, Synth, read, tree_bytes
@@ -48,7 +47,11 @@ def test_cdktf_cli_synth_produces_the_same_stacks(synthesized: Synth, tmp_path: 
     env = {**os.environ, **TEST_ENV, "CHECKPOINT_DISABLE": "1", "CI": "1"}
     result = subprocess.run(
         [str(cli), "synth", "--output", str(tmp_path)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     through_cli = read(tmp_path)

@@ -80,8 +80,12 @@ def test_dashboard(synthesized: Synth) -> None:
     body = re.sub(r"\$\{[^}]*\}", "resolved-by-terraform", dashboard["dashboard_body"])
     titles = [w["properties"]["title"] for w in json.loads(body)["widgets"]]
     assert titles == [
-        "Lambda invocations", "Lambda errors", "Lambda duration (p95)", "Step Functions executions",
-        "DynamoDB consumed capacity", "S3 storage",
+        "Lambda invocations",
+        "Lambda errors",
+        "Lambda duration (p95)",
+        "Step Functions executions",
+        "DynamoDB consumed capacity",
+        "S3 storage",
     ]
 
 

@@ -5,7 +5,8 @@ from tests.infra.synth import Synth
 
 def _for_bucket(synthesized: Synth, resource_type: str, construct: str) -> dict[str, Any]:
     matches = [
-        body for body in synthesized.resources("storage", resource_type).values()
+        body
+        for body in synthesized.resources("storage", resource_type).values()
         if body["bucket"] == f"${{aws_s3_bucket.{construct}_bucket_{_hash(synthesized, construct)}.id}}"
     ]
     assert len(matches) == 1, f"{resource_type} for {construct}: {len(matches)}"
@@ -33,8 +34,10 @@ def test_data_bucket_is_versioned_kms_encrypted_private_and_tls_only(synthesized
     assert rule["apply_server_side_encryption_by_default"]["kms_master_key_id"].startswith("${aws_kms_key.")
     assert rule["bucket_key_enabled"] is True
     block = _for_bucket(synthesized, "aws_s3_bucket_public_access_block", "data")
-    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                                          "restrict_public_buckets"))
+    assert all(
+        block[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     policy_ref = _for_bucket(synthesized, "aws_s3_bucket_policy", "data")["policy"]
     document = synthesized.data("storage", "aws_iam_policy_document")[policy_ref.split(".")[2]]
     deny = [s for s in document["statement"] if s["sid"] == "DenyInsecureTransport"][0]
@@ -48,9 +51,10 @@ def test_data_bucket_lifecycle(synthesized: Synth) -> None:
     assert archive["transition"] == [{"days": 90, "storage_class": "GLACIER"}]
     assert archive["expiration"] == [{"days": 2555}]
     assert archive["noncurrent_version_expiration"][0]["noncurrent_days"] > 0
-    assert rules["abort-incomplete-multipart-uploads"]["abort_incomplete_multipart_upload"][0][
-        "days_after_initiation"
-    ] == 7
+    assert (
+        rules["abort-incomplete-multipart-uploads"]["abort_incomplete_multipart_upload"][0]["days_after_initiation"]
+        == 7
+    )
 
 
 def test_access_logs_go_to_their_own_bucket(synthesized: Synth) -> None:

@@ -4,11 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-import app  # noqa: F401 - enables the lean provider import first
 from cdktf_cdktf_provider_aws.data_aws_s3_bucket import DataAwsS3Bucket
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+
 from pipeline_constructs.framework import App, Aspects, TerraformStack
 from pipeline_constructs.tagging import FinOpsTagging, RequireFinOpsTags
 

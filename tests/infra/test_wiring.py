@@ -20,9 +20,7 @@ FINOPS_TAGS = {"Environment", "Project", "CostCenter", "Owner", "ManagedBy", "La
 
 def _exports(synthesized: Synth) -> dict[str, str]:
     return {
-        body["name"]: layer
-        for layer, rtype, _, body in synthesized.all_resources()
-        if rtype == "aws_ssm_parameter"
+        body["name"]: layer for layer, rtype, _, body in synthesized.all_resources() if rtype == "aws_ssm_parameter"
     }
 
 
@@ -49,13 +47,21 @@ def test_deploy_order_is_declared(synthesized: Synth) -> None:
     manifest = json.loads((synthesized.outdir / "manifest.json").read_text())
     dependencies = {name: stack["dependencies"] for name, stack in manifest["stacks"].items()}
     assert dependencies == {
-        "network": [], "storage": ["network"], "compute": ["storage"], "orchestration": ["compute"],
+        "network": [],
+        "storage": ["network"],
+        "compute": ["storage"],
+        "orchestration": ["compute"],
     }
 
 
 def test_policies_are_documents_scanners_can_read(synthesized: Synth) -> None:
-    policy_attributes = {"aws_iam_role_policy": "policy", "aws_iam_role": "assume_role_policy",
-                         "aws_kms_key": "policy", "aws_s3_bucket_policy": "policy", "aws_sns_topic_policy": "policy"}
+    policy_attributes = {
+        "aws_iam_role_policy": "policy",
+        "aws_iam_role": "assume_role_policy",
+        "aws_kms_key": "policy",
+        "aws_s3_bucket_policy": "policy",
+        "aws_sns_topic_policy": "policy",
+    }
     for layer, rtype, logical_id, body in synthesized.all_resources():
         if rtype in policy_attributes:
             reference = body[policy_attributes[rtype]]
@@ -83,7 +89,10 @@ def taggable_types(initialized: Synth, terraform_env: dict[str, str]) -> set[str
     schema = json.loads(
         subprocess.run(
             ["terraform", "providers", "schema", "-json"],
-            cwd=initialized.stack_dir("network"), env=terraform_env, check=True, capture_output=True,
+            cwd=initialized.stack_dir("network"),
+            env=terraform_env,
+            check=True,
+            capture_output=True,
         ).stdout
     )
     resources = schema["provider_schemas"]["registry.terraform.io/hashicorp/aws"]["resource_schemas"]
@@ -95,7 +104,7 @@ def test_every_taggable_resource_carries_the_finops_tags(synthesized: Synth, tag
     for layer, rtype, logical_id, body in synthesized.all_resources():
         if rtype in taggable_types:
             tagged += 1
-            assert FINOPS_TAGS <= set(body.get("tags", {})), f"{layer}.{rtype}.{logical_id}"
+            assert set(body.get("tags", {})) >= FINOPS_TAGS, f"{layer}.{rtype}.{logical_id}"
             assert body["tags"]["Layer"] == layer and body["tags"]["Environment"] == "qa7"
         else:
             assert "tags" not in body, f"{rtype} takes no tags"
@@ -125,8 +134,11 @@ def test_every_named_resource_carries_the_suffix(synthesized: Synth) -> None:
 def test_terraform_validate_passes_on_every_stack(initialized: Synth, terraform_env: dict[str, str]) -> None:
     for layer in LAYERS:
         result = subprocess.run(
-            ["terraform", "validate", "-json"], cwd=initialized.stack_dir(layer), env=terraform_env,
-            capture_output=True, text=True,
+            ["terraform", "validate", "-json"],
+            cwd=initialized.stack_dir(layer),
+            env=terraform_env,
+            capture_output=True,
+            text=True,
         )
         report = json.loads(result.stdout)
         assert report["valid"] is True, f"{layer}: {report['diagnostics']}"

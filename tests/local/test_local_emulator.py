@@ -50,9 +50,7 @@ def process(event, context):
         raise PermanentError("cannot process " + event["id"])
     return {"processed": event["id"]}
 """
-NEEDS_MOTO = (
-    "import moto  # in the emulator's venv, not in the zip\n\ndef handler(event, context):\n    return 1\n"
-)
+NEEDS_MOTO = "import moto  # in the emulator's venv, not in the zip\n\ndef handler(event, context):\n    return 1\n"
 LAYER = {"python/greeting_lib.py": "def greet(name):\n    return f'hello {name}'\n"}
 
 
@@ -195,9 +193,9 @@ def test_unimplemented_action_fails_fast_with_501(emulator, service, call):
 def test_dead_letter_config_round_trips(emulator, functions):
     lam, sqs = emulator.client("lambda"), emulator.client("sqs")
     dlq = [
-        sqs.get_queue_attributes(
-            QueueUrl=sqs.create_queue(QueueName=n)["QueueUrl"], AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        sqs.get_queue_attributes(QueueUrl=sqs.create_queue(QueueName=n)["QueueUrl"], AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         for n in ("dlq1", "dlq2")
     ]
     lam.create_function(
@@ -208,13 +206,9 @@ def test_dead_letter_config_round_trips(emulator, functions):
         Code={"ZipFile": make_zip({"app.py": APP})},
         DeadLetterConfig={"TargetArn": dlq[0]},
     )
-    assert lam.get_function(FunctionName="with-dlq")["Configuration"]["DeadLetterConfig"] == {
-        "TargetArn": dlq[0]
-    }
+    assert lam.get_function(FunctionName="with-dlq")["Configuration"]["DeadLetterConfig"] == {"TargetArn": dlq[0]}
     lam.update_function_configuration(FunctionName="with-dlq", DeadLetterConfig={"TargetArn": dlq[1]})
-    assert lam.get_function_configuration(FunctionName="with-dlq")["DeadLetterConfig"] == {
-        "TargetArn": dlq[1]
-    }
+    assert lam.get_function_configuration(FunctionName="with-dlq")["DeadLetterConfig"] == {"TargetArn": dlq[1]}
     lam.update_function_configuration(FunctionName="with-dlq", DeadLetterConfig={"TargetArn": ""})
     assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName="with-dlq")
 
@@ -253,9 +247,7 @@ def pipeline_machine(emulator, functions):
     sns, sqs, sfn = emulator.client("sns"), emulator.client("sqs"), emulator.client("stepfunctions")
     topic = sns.create_topic(Name="pipeline-alerts")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="alerts-observer")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     definition = {
         "StartAt": "Process",
@@ -285,9 +277,7 @@ def pipeline_machine(emulator, functions):
             "Failed": {"Type": "Fail", "Error": "ProcessingFailed", "Cause": "see the alerts topic"},
         },
     }
-    arn = sfn.create_state_machine(name="pipeline", definition=json.dumps(definition), roleArn=ROLE)[
-        "stateMachineArn"
-    ]
+    arn = sfn.create_state_machine(name="pipeline", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
     return arn, queue_url
 
 
@@ -307,9 +297,7 @@ def test_sfn_success(emulator, pipeline_machine):
 
 
 def test_sfn_retries_injected_faults_then_succeeds(emulator, pipeline_machine):
-    post_json(
-        f"{emulator.url}/_pipeline/faults", {"function": "process", "errorType": "TransientError", "times": 2}
-    )
+    post_json(f"{emulator.url}/_pipeline/faults", {"function": "process", "errorType": "TransientError", "times": 2})
     started = time.monotonic()
     desc, events = run_execution(emulator.client("stepfunctions"), pipeline_machine[0], {"id": "b"})
     assert desc["status"] == "SUCCEEDED", desc
@@ -326,9 +314,7 @@ def test_sfn_permanent_failure_is_caught_and_published(emulator, pipeline_machin
     failed = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
     assert failed == ["PermanentError"]  # not in the Retry list: caught at once
     sqs = emulator.client("sqs")
-    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get(
-        "Messages", []
-    )
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
     assert len(messages) == 1
     error = json.loads(json.loads(messages[0]["Body"])["Message"])
     assert error["Error"] == "PermanentError"
@@ -354,9 +340,7 @@ def test_sfn_direct_function_arn_task_with_retry(emulator, functions):
             }
         },
     }
-    arn = sfn.create_state_machine(name="direct", definition=json.dumps(definition), roleArn=ROLE)[
-        "stateMachineArn"
-    ]
+    arn = sfn.create_state_machine(name="direct", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
     post_json(
         f"{emulator.url}/_pipeline/faults",
         {"function": "echo", "errorType": "Lambda.TooManyRequestsException", "times": 1},
@@ -364,9 +348,7 @@ def test_sfn_direct_function_arn_task_with_retry(emulator, functions):
     desc, events = run_execution(sfn, arn, {"x": 1})
     assert desc["status"] == "SUCCEEDED", desc
     assert json.loads(desc["output"])["event"] == {"x": 1}
-    failed = [
-        e["lambdaFunctionFailedEventDetails"]["error"] for e in events if e["type"] == "LambdaFunctionFailed"
-    ]
+    failed = [e["lambdaFunctionFailedEventDetails"]["error"] for e in events if e["type"] == "LambdaFunctionFailed"]
     assert failed == ["Lambda.TooManyRequestsException"]
 
 
@@ -395,8 +377,14 @@ def test_prefix_list_rule_description_round_trips(emulator):
     group = ec2.create_security_group(GroupName="desc", Description="probe", VpcId=vpc)["GroupId"]
     ec2.authorize_security_group_egress(
         GroupId=group,
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-                        "PrefixListIds": [{"PrefixListId": "pl-1234", "Description": "HTTPS to s3"}]}],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "PrefixListIds": [{"PrefixListId": "pl-1234", "Description": "HTTPS to s3"}],
+            }
+        ],
     )
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])["SecurityGroupRules"]
     assert [r.get("Description") for r in rules if r.get("PrefixListId") == "pl-1234"] == ["HTTPS to s3"]
@@ -405,12 +393,24 @@ def test_prefix_list_rule_description_round_trips(emulator):
 def test_bucket_policy_conditions_do_not_deny_emulator_requests(emulator):
     s3 = emulator.client("s3")
     s3.create_bucket(Bucket="tls-only", CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
-    s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": {"AWS": "*"},
-                       "Action": "s3:*", "Resource": ["arn:aws:s3:::tls-only", "arn:aws:s3:::tls-only/*"],
-                       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}],
-    }))
+    s3.put_bucket_policy(
+        Bucket="tls-only",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": {"AWS": "*"},
+                        "Action": "s3:*",
+                        "Resource": ["arn:aws:s3:::tls-only", "arn:aws:s3:::tls-only/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ],
+            }
+        ),
+    )
     s3.put_object(Bucket="tls-only", Key="k", Body=b"v")
     assert s3.get_object(Bucket="tls-only", Key="k")["Body"].read() == b"v"
 

@@ -87,17 +87,13 @@ def _config(url: str, zip_path: Path, zip_bytes: bytes) -> dict:
     }
 
 
-@pytest.mark.skipif(
-    shutil.which("terraform") is None or not MIRROR.is_dir(), reason="terraform/provider mirror absent"
-)
+@pytest.mark.skipif(shutil.which("terraform") is None or not MIRROR.is_dir(), reason="terraform/provider mirror absent")
 def test_terraform_apply_plan_destroy(emulator, tmp_path):
     work = tmp_path / "tf"
     work.mkdir()
     zip_bytes = make_zip({"app.py": "def handler(event, context):\n    return event\n"})
     (work / "fn.zip").write_bytes(zip_bytes)
-    (work / "main.tf.json").write_text(
-        json.dumps(_config(emulator.url, work / "fn.zip", zip_bytes), indent=1)
-    )
+    (work / "main.tf.json").write_text(json.dumps(_config(emulator.url, work / "fn.zip", zip_bytes), indent=1))
     (tmp_path / "cli.tfrc").write_text(
         f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n  }}\n}}\n'
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from stacks.config import PipelineConfig, from_env
-from tests.infra import synth
 from tests.conftest import PROJECT_ROOT
+from tests.infra import synth
 
 SCAN_PYTHON = PROJECT_ROOT / ".venv-scan" / "bin" / "python"
 GATE = PROJECT_ROOT / "checkov" / "run_gate.py"

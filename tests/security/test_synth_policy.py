@@ -6,8 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-import app  # noqa: F401 - enables the lean provider import first
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
     DataAwsIamPolicyDocument,
@@ -27,6 +25,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 )
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+
 from pipeline_constructs.framework import App, Aspects, TerraformStack
 from pipeline_constructs.policy import SecurityPolicy
 from pipeline_constructs.tagging import FinOpsTagging
@@ -49,40 +48,65 @@ def _synth(tmp_path: Path, build: Callable[[TerraformStack], None], *, tagged: b
 def _encrypted_bucket(stack: TerraformStack) -> None:
     bucket = S3Bucket(stack, "bucket", bucket="probe-t")
     S3BucketServerSideEncryptionConfigurationA(
-        stack, "sse", bucket=bucket.id,
-        rule=[S3BucketServerSideEncryptionConfigurationRuleA(
-            apply_server_side_encryption_by_default=(
-                S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                    sse_algorithm="aws:kms", kms_master_key_id=KEY)))],
+        stack,
+        "sse",
+        bucket=bucket.id,
+        rule=[
+            S3BucketServerSideEncryptionConfigurationRuleA(
+                apply_server_side_encryption_by_default=(
+                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                        sse_algorithm="aws:kms", kms_master_key_id=KEY
+                    )
+                )
+            )
+        ],
     )
 
 
 def _document(effect: str, actions: list[str]) -> Callable[[TerraformStack], None]:
     def build(stack: TerraformStack) -> None:
-        DataAwsIamPolicyDocument(stack, "doc", statement=[DataAwsIamPolicyDocumentStatement(
-            sid="Probe", effect=effect, actions=actions, resources=["arn:aws:s3:::probe-t/*"])])
+        DataAwsIamPolicyDocument(
+            stack,
+            "doc",
+            statement=[
+                DataAwsIamPolicyDocumentStatement(
+                    sid="Probe", effect=effect, actions=actions, resources=["arn:aws:s3:::probe-t/*"]
+                )
+            ],
+        )
+
     return build
 
 
 def _table(sse: DynamodbTableServerSideEncryption | None) -> Callable[[TerraformStack], None]:
     def build(stack: TerraformStack) -> None:
-        DynamodbTable(stack, "table", name="probe-t", billing_mode="PAY_PER_REQUEST", hash_key="k",
-                      attribute=[DynamodbTableAttribute(name="k", type="S")], server_side_encryption=sse)
+        DynamodbTable(
+            stack,
+            "table",
+            name="probe-t",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="k",
+            attribute=[DynamodbTableAttribute(name="k", type="S")],
+            server_side_encryption=sse,
+        )
+
     return build
 
 
 VIOLATIONS = {
     "untagged": (lambda s: _encrypted_bucket(s), False, "probe/bucket", "finops-tags"),
     "wildcard-action": (_document("Allow", ["s3:Get*"]), True, "probe/doc", "no-wildcard-action"),
-    "unencrypted-bucket": (lambda s: S3Bucket(s, "bucket", bucket="probe-t"), True, "probe/bucket",
-                           "encrypted-bucket"),
+    "unencrypted-bucket": (lambda s: S3Bucket(s, "bucket", bucket="probe-t"), True, "probe/bucket", "encrypted-bucket"),
     "table-without-sse": (_table(None), True, "probe/table", "encrypted-table"),
-    "table-sse-without-key": (_table(DynamodbTableServerSideEncryption(enabled=True)), True, "probe/table",
-                              "encrypted-table"),
+    "table-sse-without-key": (
+        _table(DynamodbTableServerSideEncryption(enabled=True)),
+        True,
+        "probe/table",
+        "encrypted-table",
+    ),
     "topic": (lambda s: SnsTopic(s, "topic", name="probe-t"), True, "probe/topic", "encrypted-topic"),
     "queue": (lambda s: SqsQueue(s, "queue", name="probe-t"), True, "probe/queue", "encrypted-queue"),
-    "log-group": (lambda s: CloudwatchLogGroup(s, "logs", name="/probe/t"), True, "probe/logs",
-                  "encrypted-log-group"),
+    "log-group": (lambda s: CloudwatchLogGroup(s, "logs", name="/probe/t"), True, "probe/logs", "encrypted-log-group"),
 }
 
 
@@ -108,5 +132,4 @@ def test_compliant_resources_synthesize(tmp_path: Path) -> None:
 
 def test_the_real_stacks_synthesize_under_the_policy(synthesized, prod_synthesized) -> None:  # noqa: ANN001
     # Both fixtures synthesize through app.build_app, whose LayerStack registers the policy.
-    assert set(synthesized.stacks) == set(prod_synthesized.stacks) == {"network", "storage", "compute",
-                                                                        "orchestration"}
+    assert set(synthesized.stacks) == set(prod_synthesized.stacks) == {"network", "storage", "compute", "orchestration"}
