@@ -139,10 +139,10 @@ destroy:
 	@$(MAKE) --no-print-directory $(addprefix destroy-,orchestration compute storage network)
 
 # ---------------------------------------------------------------- checks
-test: install
+test: install lint
 	$(PY) -m pytest
 
-test-fast: install
+test-fast: install lint
 	$(PY) -m pytest -m "not e2e"
 
 test-e2e: install
