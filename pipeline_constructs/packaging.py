@@ -98,7 +98,7 @@ def _included_files(root: Path) -> list[Path]:
 def deterministic_zip(*, source: Path, destination: Path, prefix: str = "") -> Package:
     """Zip `source`'s contents under `prefix` so that equal trees give equal bytes."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_suffix(".partial")
+    partial = destination.with_name(f"{destination.name}.{os.getpid()}.partial")  # concurrent builds
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for file in _included_files(source):
             arcname = prefix + file.relative_to(source).as_posix()

@@ -29,11 +29,7 @@ def config() -> PipelineConfig:
 
 @pytest.fixture(scope="session")
 def synthesized(config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> synth.Synth:
-    from app import build_app  # importing app.py enables the fast provider path first
-
-    outdir = tmp_path_factory.mktemp("cdktf.out")
-    build_app(config, outdir=str(outdir)).synth()
-    return synth.read(outdir)
+    return synth.synthesize(config, tmp_path_factory.mktemp("cdktf.out"))
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +55,4 @@ def initialized(synthesized: synth.Synth, terraform_env: dict[str, str]) -> Iter
             capture_output=True,
         )
     yield synthesized
+

@@ -42,6 +42,14 @@ class Synth:
                 yield layer, logical_id, body
 
 
+def synthesize(config: Any, outdir: Path) -> Synth:
+    """Synthesize all four stacks for `config` through app.py, in this process."""
+    from app import build_app
+
+    build_app(config, outdir=str(outdir)).synth()
+    return read(outdir)
+
+
 def read(outdir: Path) -> Synth:
     stacks = {layer: json.loads((outdir / "stacks" / layer / "cdk.tf.json").read_text()) for layer in LAYERS}
     return Synth(outdir=outdir, stacks=stacks)

@@ -42,11 +42,7 @@ def prod_config() -> PipelineConfig:
 
 @pytest.fixture(scope="session")
 def prod_synthesized(prod_config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> synth.Synth:
-    from app import build_app
-
-    outdir = tmp_path_factory.mktemp("cdktf.out.prod")
-    build_app(prod_config, outdir=str(outdir)).synth()
-    return synth.read(outdir)
+    return synth.synthesize(prod_config, tmp_path_factory.mktemp("cdktf.out.prod"))
 
 
 @pytest.fixture(scope="session")
