@@ -49,6 +49,15 @@ class Statement:
             )
 
 
+# What active tracing needs, for a function or a state machine (AWSXRayDaemonWriteAccess).
+WRITE_TRACES = Statement(
+    sid="WriteTraces",
+    actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"],
+    resources=["*"],
+    any_resource_reason="X-Ray trace APIs have no resource-level permissions",
+)
+
+
 def policy_document(scope: Construct, id_: str, *, statements: Sequence[Statement]) -> DataAwsIamPolicyDocument:
     return DataAwsIamPolicyDocument(
         scope,

@@ -22,7 +22,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 )
 
 from pipeline_constructs.framework import Construct
-from pipeline_constructs.iam import Statement, policy_document, service_trust
+from pipeline_constructs.iam import WRITE_TRACES, Statement, policy_document, service_trust
 
 ARCHITECTURE = "arm64"
 
@@ -142,10 +142,5 @@ class PipelineFunction(Construct):
                 any_resource_reason="ec2:Describe* has no resource-level permissions; Lambda lists the "
                 "function's ENIs with it (as in AWSLambdaVPCAccessExecutionRole)",
             ),
-            Statement(
-                sid="WriteTraces",
-                actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                resources=["*"],
-                any_resource_reason="X-Ray trace APIs have no resource-level permissions",
-            ),
+            WRITE_TRACES,
         ]

@@ -42,9 +42,10 @@ def quiet_node_end_of_life_banner() -> None:
     if "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION" in os.environ:
         return
     try:
-        version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)  # noqa: S607 - as jsii finds it.stdout
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)  # noqa: S607 - as jsii finds it
     except (OSError, subprocess.CalledProcessError):
         return  # jsii will report a missing Node itself
+    version = node.stdout
     os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = version.strip().lstrip("v").split(".")[0]
 
 

@@ -19,7 +19,7 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 
 from pipeline_constructs.alarms import count_alarm
 from pipeline_constructs.framework import Construct, Fn, TerraformOutput
-from pipeline_constructs.iam import Condition, Statement, policy_document, service_trust
+from pipeline_constructs.iam import WRITE_TRACES, Condition, Statement, policy_document, service_trust
 from pipeline_constructs.workflow import RetryPolicy, TaskFunction, build_definition
 from stacks import parameters
 from stacks.base import LayerStack
@@ -144,17 +144,7 @@ class OrchestrationStack(LayerStack):
                         any_resource_reason="CloudWatch Logs vended-log delivery APIs have no resource-level "
                         "permissions (Step Functions logging documentation)",
                     ),
-                    Statement(
-                        sid="WriteTraces",
-                        actions=[
-                            "xray:PutTraceSegments",
-                            "xray:PutTelemetryRecords",
-                            "xray:GetSamplingRules",
-                            "xray:GetSamplingTargets",
-                        ],
-                        resources=["*"],
-                        any_resource_reason="X-Ray trace APIs have no resource-level permissions",
-                    ),
+                    WRITE_TRACES,
                 ],
             ).json,
         )

@@ -55,4 +55,3 @@ def initialized(synthesized: synth.Synth, terraform_env: dict[str, str]) -> Iter
             capture_output=True,
         )
     yield synthesized
-

@@ -66,3 +66,13 @@ def test_a_bad_setting_stops_synthesis_with_its_name(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "ENVIRONMENT_SUFFIX='Prod_1'" in result.stderr
     assert not (tmp_path / "stacks").exists()
+
+
+def test_entry_points_silence_the_node_end_of_life_banner_without_hiding_stderr() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"}
+    probe = "from pipeline_constructs import provider_import; provider_import.enable(); import cdktf; cdktf.App()"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "end-of-life" not in result.stderr
