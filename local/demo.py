@@ -42,7 +42,8 @@ def main() -> int:
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     print(f"""
 Look around (the emulator is still running):
-  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-2
+  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \\
+         AWS_REGION=us-east-2 AWS_DEFAULT_REGION=us-east-2
   .venv/bin/pipeline status {job_id}
   .venv/bin/pipeline run {sample.relative_to(PROJECT_ROOT)} --wait
   aws --endpoint-url $AWS_ENDPOINT_URL s3 ls s3://{deployment.bucket}/ --recursive
