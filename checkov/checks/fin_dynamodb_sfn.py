@@ -14,16 +14,7 @@ from typing import Any
 
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
-
-
-def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, list) and value else value
-
-
-def _is_production_like(conf: dict[str, Any]) -> bool:
-    tags = _first(conf.get("tags", [{}])) or {}
-    environment = str(tags.get("Environment", "")) if isinstance(tags, dict) else ""
-    return environment == "prod" or environment.startswith("prod-")
+from fin_conf import first, is_production_like
 
 
 class ProductionTableHasDeletionProtection(BaseResourceCheck):
@@ -36,9 +27,9 @@ class ProductionTableHasDeletionProtection(BaseResourceCheck):
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        if not _is_production_like(conf):
+        if not is_production_like(conf):
             return CheckResult.PASSED
-        return CheckResult.PASSED if _first(conf.get("deletion_protection_enabled")) is True else CheckResult.FAILED
+        return CheckResult.PASSED if first(conf.get("deletion_protection_enabled")) is True else CheckResult.FAILED
 
 
 def task_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -74,7 +65,7 @@ class EveryTaskRetriesCatchesAndTimesOut(BaseResourceCheck):
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        raw = _first(conf.get("definition"))
+        raw = first(conf.get("definition"))
         try:
             definition = json.loads(raw) if isinstance(raw, str) else raw
         except ValueError:

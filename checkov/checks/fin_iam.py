@@ -15,20 +15,11 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.data.base_check import BaseDataCheck
 from checkov.terraform.checks.data.base_cloudsplaining_data_iam_check import BaseTerraformCloudsplainingDataIAMCheck
-
-
-def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, list) and value else value
-
-
-def _flat(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        return [value]
-    return [item for part in value for item in _flat(part)]
+from fin_conf import blocks, first, flat
 
 
 def statements(conf: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for s in _flat(conf.get("statement", [])) if isinstance(s, dict)]
+    return blocks(conf.get("statement", []))
 
 
 class NoWildcardAllowAction(BaseDataCheck):
@@ -42,9 +33,9 @@ class NoWildcardAllowAction(BaseDataCheck):
 
     def scan_data_conf(self, conf: dict[str, Any]) -> CheckResult:
         for statement in statements(conf):
-            if _first(statement.get("effect", ["Allow"])) != "Allow":
+            if first(statement.get("effect", ["Allow"])) != "Allow":
                 continue
-            actions = [a for a in _flat(statement.get("actions", [])) if isinstance(a, str)]
+            actions = [a for a in flat(statement.get("actions", [])) if isinstance(a, str)]
             if statement.get("not_actions") or any("*" in a for a in actions):
                 return CheckResult.FAILED
         return CheckResult.PASSED

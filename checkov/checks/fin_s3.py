@@ -18,47 +18,28 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.data.base_check import BaseDataCheck
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
+from fin_conf import blocks, first, flat, is_production_like
 
 SEVEN_YEARS_DAYS = 7 * 365
 _S3_RESOURCE = re.compile(r"^(\$\{aws_s3_bucket\.[^}]+\.arn\}|arn:aws:s3:::)")
 
 
-def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, list) and value else value
-
-
-def _flat(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        return [value]
-    return [item for part in value for item in _flat(part)]
-
-
-def _blocks(value: Any) -> list[dict[str, Any]]:
-    return [b for b in _flat(value) if isinstance(b, dict)]
-
-
-def is_production_like(conf: dict[str, Any]) -> bool:
-    tags = _first(conf.get("tags", [{}])) or {}
-    environment = str(tags.get("Environment", "")) if isinstance(tags, dict) else ""
-    return environment == "prod" or environment.startswith("prod-")
-
-
 def _denies_insecure_transport(statement: dict[str, Any], bucket_arns: set[str]) -> bool:
-    if _first(statement.get("effect")) != "Deny":
+    if first(statement.get("effect")) != "Deny":
         return False
-    actions = set(_flat(statement.get("actions", [])))
+    actions = set(flat(statement.get("actions", [])))
     if not actions & {"s3:*", "*"}:
         return False
-    principals = _blocks(statement.get("principals", []))
-    if not any(_first(p.get("type")) in {"AWS", "*"} and "*" in _flat(p.get("identifiers", [])) for p in principals):
+    principals = blocks(statement.get("principals", []))
+    if not any(first(p.get("type")) in {"AWS", "*"} and "*" in flat(p.get("identifiers", [])) for p in principals):
         return False
     secure_transport_false = any(
-        _first(c.get("test")) == "Bool"
-        and _first(c.get("variable")) == "aws:SecureTransport"
-        and [str(v).lower() for v in _flat(c.get("values", []))] == ["false"]
-        for c in _blocks(statement.get("condition", []))
+        first(c.get("test")) == "Bool"
+        and first(c.get("variable")) == "aws:SecureTransport"
+        and [str(v).lower() for v in flat(c.get("values", []))] == ["false"]
+        for c in blocks(statement.get("condition", []))
     )
-    resources = set(_flat(statement.get("resources", [])))
+    resources = set(flat(statement.get("resources", [])))
     covers = all(arn in resources and f"{arn}/*" in resources for arn in bucket_arns)
     return secure_transport_false and covers
 
@@ -73,12 +54,12 @@ class BucketPolicyDeniesInsecureTransport(BaseDataCheck):
         )
 
     def scan_data_conf(self, conf: dict[str, Any]) -> CheckResult:
-        statements = _blocks(conf.get("statement", []))
+        statements = blocks(conf.get("statement", []))
         resource_policy = [s for s in statements if s.get("principals")]
         buckets = {
             r.split("/", 1)[0]
             for s in resource_policy
-            for r in _flat(s.get("resources", []))
+            for r in flat(s.get("resources", []))
             if isinstance(r, str) and _S3_RESOURCE.match(r)
         }
         if not buckets:
@@ -99,11 +80,11 @@ class ObjectLockIsComplianceForSevenYears(BaseResourceCheck):
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        for rule in _blocks(conf.get("rule", [])):
-            for retention in _blocks(rule.get("default_retention", [])):
-                years = _first(retention.get("years")) or 0
-                days = _first(retention.get("days")) or 0
-                if _first(retention.get("mode")) == "COMPLIANCE" and (int(years) >= 7 or int(days) >= SEVEN_YEARS_DAYS):
+        for rule in blocks(conf.get("rule", [])):
+            for retention in blocks(rule.get("default_retention", [])):
+                years = first(retention.get("years")) or 0
+                days = first(retention.get("days")) or 0
+                if first(retention.get("mode")) == "COMPLIANCE" and (int(years) >= 7 or int(days) >= SEVEN_YEARS_DAYS):
                     return CheckResult.PASSED
         return CheckResult.FAILED
 
@@ -121,9 +102,9 @@ class ProductionBucketsHaveObjectLock(BaseResourceCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         if not is_production_like(conf):
             return CheckResult.PASSED  # dev/test stay destroyable (docs/security.md)
-        if "access-logs" in str(_first(conf.get("bucket", [""]))):
+        if "access-logs" in str(first(conf.get("bucket", [""]))):
             return CheckResult.PASSED  # log target: 365-day expiry, no records
-        return CheckResult.PASSED if _first(conf.get("object_lock_enabled")) is True else CheckResult.FAILED
+        return CheckResult.PASSED if first(conf.get("object_lock_enabled")) is True else CheckResult.FAILED
 
 
 bucket_policy_denies_insecure_transport = BucketPolicyDeniesInsecureTransport()
