@@ -139,18 +139,18 @@ destroy:
 	@$(MAKE) --no-print-directory $(addprefix destroy-,orchestration compute storage network)
 
 # ---------------------------------------------------------------- checks
-# Everything but the end-to-end suite on two workers, then the end-to-end suite alone: its tests
-# build on each other, and one of them edits handlers/ (a compute-only redeploy), which a
-# synthesis comparison running beside it would see.
+# Every suite at once: each end-to-end group (tests/e2e/conftest.py) keeps one worker and its
+# own copy of the project, and the other suites share the rest. The end-to-end groups mostly
+# wait on Terraform and the emulator, so three workers fit two cores.
+TEST_WORKERS ?= 3
 test: install lint
-	$(PY) -m pytest -n 2 -m "not e2e"
-	$(PY) -m pytest -m e2e
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: install lint
 	$(PY) -m pytest -m "not e2e"
 
 test-e2e: install
-	$(PY) -m pytest -m e2e
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m e2e
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -16,16 +16,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import PROJECT_ROOT, Emulator, Target, fresh_workdir  # noqa: E402
+from local.workspace import Emulator, Target, Workspace  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown-out")
     args = parser.parse_args()
-    fresh_workdir()
-    emulator = Emulator.start()
-    target = Target(emulator=emulator)
+    workspace = Workspace("bench-deploy").create()
+    emulator = Emulator.start(workspace)
+    target = Target(emulator=emulator, workspace=workspace)
     rows: list[tuple[str, float]] = []
     try:
         started = time.perf_counter()
@@ -34,14 +34,11 @@ def main() -> int:
         started = time.perf_counter()
         target.make("deploy")
         rows.append(("no-change deploy, four layers", time.perf_counter() - started))
-        marker = PROJECT_ROOT / "handlers" / "_bench_change.py"
+        marker = target.root / "handlers" / "_bench_change.py"
         marker.write_text('"""A handler change made by the deploy benchmark."""\n')
-        try:
-            started = time.perf_counter()
-            target.make("deploy-compute")
-            rows.append(("compute-only redeploy after a handler change", time.perf_counter() - started))
-        finally:
-            marker.unlink()
+        started = time.perf_counter()
+        target.make("deploy-compute")
+        rows.append(("compute-only redeploy after a handler change", time.perf_counter() - started))
         started = time.perf_counter()
         target.make("destroy")
         rows.append(("destroy, four layers in reverse", time.perf_counter() - started))

@@ -1,111 +1,39 @@
 """The whole pipeline on a fresh local emulator: real Terraform, the real handlers.
 
-The tests run in file order against one deployment (deploying is the slow part); the
-last one destroys it. Run alone with `make test-e2e` or `pytest -m e2e`.
+The tests run in file order against the shared deployment (tests/e2e/conftest.py); the
+one marked `last` destroys it. Run alone with `make test-e2e` or `pytest -m e2e`.
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
+from local.workspace import SUFFIX, Target
 from pipeline_cli.deployment import Deployment
 from pipeline_cli.progress import follow
-from pipeline_cli.run_cmd import start, upload
+from pipeline_cli.run_cmd import upload
 from pipeline_cli.samples import write_transactions
-from tests.e2e.harness import PROJECT_ROOT, SUFFIX, WORK, Emulator, Target, fresh_workdir
+from tests.e2e.jobs import assert_reconciled, run_file, run_job
 
-pytestmark = pytest.mark.e2e
+# Every test here runs against the shared deployment; the first one to run deploys it.
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("deployed")]
 LAYERS = ("network", "storage", "compute", "orchestration")
 
 
-@pytest.fixture(scope="module")
-def target() -> Iterator[Target]:
-    fresh_workdir()
-    emulator = Emulator.start()
-    target = Target(emulator=emulator)
-    with pytest.MonkeyPatch.context() as patch:
-        for key in (
-            "AWS_ENDPOINT_URL",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-            "ENVIRONMENT_SUFFIX",
-        ):
-            patch.setenv(key, target.env[key])
-        yield target
-    emulator.stop()
-    (WORK / "timings.json").write_text(json.dumps(target.timings, indent=2))
-
-
-@pytest.fixture(scope="module")
-def alerts(target: Target) -> Iterator[Any]:
-    """An SQS queue subscribed to the alert topic, to count alerts per job."""
-    sqs = target.client("sqs")
-    queue_url = sqs.create_queue(QueueName="e2e-alert-observer")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    topic_arn = target.client("ssm").get_parameter(Name=f"/pipeline/{SUFFIX}/alert-topic-arn")["Parameter"]["Value"]
-    target.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    received: list[dict[str, Any]] = []
-
-    def for_job(job_id: str) -> list[dict[str, Any]]:
-        while True:
-            batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                break
-            for message in batch:
-                received.append(json.loads(json.loads(message["Body"])["Message"]))
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return [alert for alert in received if alert.get("jobId") == job_id]
-
-    yield for_job
-
-
-def run_job(job_input: dict[str, Any]) -> tuple[str, dict[str, Any], Deployment]:
-    deployment = Deployment.discover(SUFFIX)
-    status = follow(start(deployment, job_input=job_input), say=lambda _line: None, timeout_seconds=300)
-    job = deployment.job(job_input["jobId"])
-    assert job is not None
-    return status, job, deployment
-
-
-def run_file(tmp: Path, job_id: str, *, rows: int, bad_every: int = 0, seed: int = 7) -> tuple[str, dict, Deployment]:
-    sample = write_transactions(tmp / f"{job_id}.csv", rows=rows, bad_every=bad_every, seed=seed)
-    deployment = Deployment.discover(SUFFIX)
-    return run_job({"jobId": job_id, "source": upload(deployment, file=sample, job_id=job_id)})
-
-
-def assert_reconciled(target: Target, job: dict[str, Any], deployment: Deployment) -> None:
-    """Rows received = loaded + quarantined; no row twice; the manifest matches the data."""
-    counts = job["counts"]
-    assert counts["received"] == counts["loaded"] + counts["rejected"]
-    s3 = target.client("s3")
-    manifest = json.loads(s3.get_object(Bucket=deployment.bucket, Key=job["outputs"]["manifest"])["Body"].read())
-    ids: list[str] = []
-    for entry in manifest["files"]:
-        table = pq.read_table(io.BytesIO(s3.get_object(Bucket=deployment.bucket, Key=entry["key"])["Body"].read()))
-        ids.extend(table.column("transaction_id").to_pylist())
-    assert len(ids) == len(set(ids)) == counts["loaded"]
-    assert job["totals"]["loaded"] == job["totals"]["valid"]
-
-
-def test_one_layer_alone_on_an_empty_emulator_names_the_missing_parameter(target: Target) -> None:
-    result = target.make("deploy-compute", check=False)
+def test_one_layer_alone_names_the_missing_parameter(target: Target) -> None:
+    # An environment of which nothing is deployed, beside the shared one.
+    result = target.other("lone", CDKTF_OUT="cdktf.out-lone").make("deploy-compute", check=False)
     assert result.returncode != 0
-    assert f"/pipeline/{SUFFIX}/" in result.stdout + result.stderr
+    assert "/pipeline/lone/" in result.stdout + result.stderr
 
 
 def test_deploy_all_four_layers(target: Target) -> None:
-    target.make("deploy")
     for layer in LAYERS:
-        assert (WORK / ".state" / f"local-{SUFFIX}" / f"{layer}.tfstate").exists()
+        assert target.state_file(layer).exists()
 
 
 def test_seed_commands_work_against_the_local_deployment(target: Target) -> None:
@@ -217,12 +145,9 @@ def test_compute_only_redeploy_after_a_handler_change(target: Target, tmp_path: 
     functions = target.client("lambda")
     name = f"pipeline-validate-{SUFFIX}"
     before = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]["CODE_VERSION"]
-    marker = PROJECT_ROOT / "handlers" / "_e2e_change.py"
-    marker.write_text('"""A handler change made by the end-to-end test."""\n')
-    try:
-        target.make("deploy-compute")
-    finally:
-        marker.unlink()
+    # The workspace is a copy of the project: the change stays out of the working tree.
+    (target.root / "handlers" / "_e2e_change.py").write_text('"""A handler change made by the end-to-end test."""\n')
+    target.make("deploy-compute")
     after = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]["CODE_VERSION"]
     assert after != before
     status, job, deployment = run_file(tmp_path, "after-redeploy", rows=100, seed=16)
@@ -230,6 +155,7 @@ def test_compute_only_redeploy_after_a_handler_change(target: Target, tmp_path: 
     assert job["codeVersion"] == after
 
 
+@pytest.mark.last
 def test_destroy_in_reverse_order_leaves_nothing_behind(target: Target) -> None:
     target.make("destroy")
     assert target.client("s3").list_buckets()["Buckets"] == []
