@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ from handlers.logic.validation import (
 EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_UNREADABLE = 2
+STDIN = "-"
 
 
 def register(subparsers) -> None:
@@ -30,9 +32,10 @@ def register(subparsers) -> None:
         "validate",
         help="check a transactions file against the data contract",
         description="Check a CSV or JSON Lines transactions file against the data contract. "
-        "Exit 0: rejected share within the threshold; 1: above it; 2: unreadable file or bad arguments.",
+        "Exit 0: rejected share within the threshold; 1: above it; 2: the file could not be checked "
+        "(unreadable input, report not written, bad arguments).",
     )
-    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("file", metavar="FILE", help=f"the file, or {STDIN} for standard input (needs --format)")
     parser.add_argument("--format", choices=FORMATS, help="default: from the extension (.csv, .jsonl, .ndjson)")
     parser.add_argument("--report", metavar="OUT.json", help="write the full report (with every reject) here")
     parser.add_argument(
@@ -50,7 +53,7 @@ def validate_file(*, path: str, fmt: str) -> tuple[ValidationSummary, list[dict]
         rejects.append({"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]})
 
     with (
-        open(path, "rb") as raw,
+        open(path, "rb") if path != STDIN else contextlib.nullcontext(sys.stdin.buffer) as raw,
         tempfile.TemporaryDirectory() as work,
         DuplicateTracker(spill_dir=work) as dup,
     ):
@@ -58,26 +61,48 @@ def validate_file(*, path: str, fmt: str) -> tuple[ValidationSummary, list[dict]
     return summary, rejects
 
 
-def run(args: argparse.Namespace) -> int:
+def write_report(path: str, report: dict) -> None:
+    """Whole or not at all: written next to ``path`` under a temporary name, then renamed."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".report-", suffix=".tmp")
     try:
-        threshold = parse_threshold(args.reject_threshold, setting="--reject-threshold")
-        fmt = args.format or format_from_name(args.file)
-        if fmt is None:
-            raise InvalidInputError(f"cannot tell the format of {args.file}; pass --format csv|jsonl")
-        summary, rejects = validate_file(path=args.file, fmt=fmt)
-    except (InvalidInputError, UnreadableFileError, OSError) as exc:
-        print(f"pipeline validate: {args.file}: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 1 means only "above the threshold": every failure to check the file exits 2, with one
+    line on stderr, so that a script never takes a crash for a rejected file."""
+    try:
+        return _run(args)
+    except (InvalidInputError, UnreadableFileError, OSError, ValueError) as exc:
+        print(f"pipeline validate: {args.file}: {exc}", file=sys.stderr)
+    except Exception as exc:  # a bug must not exit 1 either
+        print(f"pipeline validate: {args.file}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_UNREADABLE
+
+
+def _run(args: argparse.Namespace) -> int:
+    threshold = parse_threshold(args.reject_threshold, setting="--reject-threshold")
+    fmt = args.format or (format_from_name(args.file) if args.file != STDIN else None)
+    if fmt is None:
+        raise InvalidInputError(f"cannot tell the format of {args.file}; pass --format csv|jsonl")
+    summary, rejects = validate_file(path=args.file, fmt=fmt)
     report = summary.to_dict()
     report["rejects"] = rejects
     report["threshold"] = str(threshold)
     over = exceeds_threshold(rejected=summary.rejected, records=summary.records, threshold=threshold)
     report["result"] = "REJECTED" if over else "ACCEPTED"
     if args.report:
-        with open(args.report, "w", encoding="utf-8") as out:
-            json.dump(report, out, indent=2, ensure_ascii=False)
-            out.write("\n")
+        try:
+            write_report(args.report, report)
+        except OSError as exc:
+            raise OSError(f"cannot write the report {args.report}: {exc.strerror or exc}") from exc
     print(_summary_text(path=args.file, report=report))
     return EXIT_REJECTED if over else EXIT_OK
 

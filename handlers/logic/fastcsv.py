@@ -1,6 +1,6 @@
 """Vectorized prefilter for CSV blocks (pyarrow), used by validation._validate_csv_blocks.
 
-A "simple" block (whole lines; no quote, NUL or lone CR; valid UTF-8) is parsed by pyarrow with
+A "simple" block (whole lines; no quote, NUL, lone CR or blank line; valid UTF-8) is parsed by pyarrow with
 quoting off, so every physical line is one row and pyarrow's row numbers are physical line
 numbers. Each row is then checked by vectorized rules that are *stricter or equal* to the
 contract rules in rules.py: a row they accept is valid by rules.py (proven by a property test
@@ -10,7 +10,6 @@ through the pure-Python rules, so reasons, details and line numbers are those of
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -73,7 +72,8 @@ class ParsedBlock:
 
 
 def parse_block(block: bytes, names: list[str]) -> ParsedBlock | None:
-    """None when the block must go through csv.reader instead (a field over csv's size limit)."""
+    """None when the block must go through the per-row path instead (a skipped row without a
+    number). A field of any length is one field, as on the per-row path (csvrecords)."""
     invalid: list[tuple[int, str]] = []
 
     def on_invalid(row) -> str:
@@ -98,15 +98,8 @@ def parse_block(block: bytes, names: list[str]) -> ParsedBlock | None:
             null_values=[],
         ),
     )
-    limit = csv.field_size_limit()
     if any(row_number is None for row_number, _ in invalid):
         return None
-    if any(len(text) > limit for _, text in invalid):
-        return None
-    if table.num_rows and len(block) > limit:
-        for column in table.columns:
-            if pc.max(pc.binary_length(column)).as_py() > limit:
-                return None
     return ParsedBlock(table=table.combine_chunks(), invalid=invalid)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, Rounded
 
 from handlers.logic.amounts import decimal_text, format_minor_units
 from handlers.logic.contract import CURRENCY_EXPONENTS
@@ -27,6 +27,11 @@ class CurrencyTotals:
         }
 
 
+# Addition of exact decimals in a context this wide never rounds (the result needs at most one
+# digit more than its widest operand); trapping Inexact and Rounded makes that a checked fact.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, Rounded])
+
+
 @dataclass
 class RejectedTotals:
     """Rejected rows can carry amounts finer than their currency allows, so they are summed as
@@ -37,7 +42,7 @@ class RejectedTotals:
 
     def add(self, *, currency: str, amount: Decimal) -> None:
         self.rows[currency] = self.rows.get(currency, 0) + 1
-        self.sums[currency] = self.sums.get(currency, Decimal(0)) + amount
+        self.sums[currency] = _EXACT.add(self.sums.get(currency, Decimal(0)), amount)
 
     def amounts(self) -> dict[str, str]:
         return {currency: decimal_text(total) for currency, total in sorted(self.sums.items())}

@@ -7,8 +7,7 @@ import io
 import itertools
 import json
 import re
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import itemgetter
@@ -21,6 +20,7 @@ from handlers.errors import UnreadableFileError
 from handlers.logic import contract as c
 from handlers.logic import fastcsv
 from handlers.logic.amounts import POWERS_OF_TEN
+from handlers.logic.csvrecords import BLANK_RECORDS, RecordSplitter, parse_record, split_records
 from handlers.logic.duplicates import DuplicateTracker
 from handlers.logic.rules import check_record
 from handlers.logic.timestamps import needs_calendar_check, parse_booked_at
@@ -111,14 +111,24 @@ def json_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
+# Lone surrogates: undecodable bytes (surrogateescape) or JSON escapes such as "\ud800".
+_ANY_SURROGATE = re.compile("[\ud800-\udfff]")
+
 ValidSink = Callable[[tuple], object]
 RejectSink = Callable[[dict], object]
 
 
+def _escape_surrogate(match: re.Match) -> str:
+    code = ord(match.group())
+    # surrogateescape maps an undecodable byte 0xNN to U+DCNN (NN >= 0x80)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
 def _printable(value: object) -> object:
-    """Undecodable bytes shown as \\xNN, so quarantine output is valid UTF-8 JSON."""
-    if isinstance(value, str) and not value.isascii() and c.UNDECODABLE.search(value):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """Undecodable bytes shown as \\xNN and any other lone surrogate as \\uNNNN, so quarantine
+    output and reports are always valid UTF-8 JSON."""
+    if isinstance(value, str):
+        return value if value.isascii() else _ANY_SURROGATE.sub(_escape_surrogate, value)
     if isinstance(value, list):
         return [_printable(item) for item in value]
     if isinstance(value, dict):
@@ -192,7 +202,8 @@ class _Run:
         check = check_record({**values, **extras})
         transaction_id = values.get(c.TRANSACTION_ID)
         if (
-            isinstance(transaction_id, str)
+            c.MALFORMED_ROW not in check.reasons  # the contract: a malformed row is no occurrence
+            and isinstance(transaction_id, str)
             and c.ID_CHARS.fullmatch(transaction_id)
             and len(transaction_id) <= c.MAX_ID_LENGTH
             and (self.duplicates.seen_before(transaction_id) if duplicate is None else duplicate)
@@ -251,13 +262,13 @@ def validate_text(
     return run.summary
 
 
-def _read_header(reader) -> list[str]:
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise UnreadableFileError("file is empty: no header row") from None
-    except csv.Error as exc:
-        raise UnreadableFileError(f"header row is not valid CSV: {exc}") from None
+def _read_header(text: str | None) -> list[str]:
+    """The header's column names from the first record's text (None: no record at all)."""
+    if text is None:
+        raise UnreadableFileError("file is empty: no header row")
+    header = parse_record(text)
+    if header is None:
+        raise UnreadableFileError("header row is not valid CSV (RFC 4180)")
     if not header or header == [""]:
         raise UnreadableFileError("no header row: the first line is blank")
     header[0] = header[0].removeprefix("\ufeff")  # BOM, when the caller decoded without utf-8-sig
@@ -336,35 +347,46 @@ class _CsvRows:
         extras = {name: row[index[name]] for name in self.unknown}
         self.run.record(line=line, values=values, extras=extras, duplicate=duplicate)
 
+    def text_record(self, text: str, line: int) -> None:
+        """One framed record (csvrecords): blank lines are not records; broken quoting is one
+        MALFORMED_ROW, however many lines the record spans."""
+        row = parse_record(text)
+        if row == []:
+            return
+        self.run.summary.records += 1
+        if row is None:
+            detail = "not valid CSV (RFC 4180): a quote or CR outside a quoted field, or a quote left open"
+            self.run.malformed(line=line, detail=detail, raw=text)
+            return
+        self.handle(row, line)
+
+
+def _numbered(records: Iterable[str], *, first_line: int = 1) -> Iterator[tuple[int, str]]:
+    """(line, record): line numbers are physical lines, ended by LF only (a lone CR is not one)."""
+    line = first_line
+    for text in records:
+        yield line, text
+        line += text.count("\n")
+
+
+BLOCK_BYTES = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+def _text_chunks(text: TextIO) -> Iterator[str]:
+    return iter(lambda: text.read(BLOCK_BYTES), "")
+
 
 def _validate_csv(text: TextIO, run: _Run) -> None:
-    reader = csv.reader(text, strict=True)
-    rows = _CsvRows(_read_header(reader), run)
-    handle = rows.handle
-    summary = run.summary
-    last_line = reader.line_num
-    while True:
-        try:
-            for row in reader:
-                line = last_line + 1
-                last_line = reader.line_num
-                if not row:
-                    continue  # blank line, not a record
-                summary.records += 1
-                handle(row, line)
-            break
-        except csv.Error as exc:
-            line = last_line + 1
-            last_line = reader.line_num
-            summary.records += 1
-            run.malformed(line=line, detail=f"not valid CSV: {exc}", raw=None)
+    records = _numbered(split_records(_text_chunks(text)))
+    first = next(records, None)
+    rows = _CsvRows(_read_header(first and first[1]), run)
+    for line, record in records:
+        rows.text_record(record, line)
 
 
 # ---------------------------------------------------------------------------------------------
 # Block path: the same results as _validate_csv, with a vectorized prefilter on simple blocks.
-
-BLOCK_BYTES = 1 << 20
-_BOM = b"\xef\xbb\xbf"
 
 
 def _utf8_bytes_source(text: TextIO):
@@ -398,82 +420,46 @@ def _iter_blocks(raw, size: int):
         carry = data[cut:]
 
 
-class _LineFeed:
-    """Decoded lines for csv.reader; pulls the next block when csv.reader needs more lines.
-    ``lines`` counts physical lines consumed so far, by csv.reader or by the vectorized path."""
+def _decode(block: bytes) -> str:
+    return block.decode("utf-8", "surrogateescape")
 
-    def __init__(self, blocks) -> None:
-        self.blocks = blocks
-        self.pending: deque[str] = deque()
-        self.lines = 0
 
-    def load(self, block: bytes) -> None:
-        self.pending.extend(io.StringIO(block.decode("utf-8", "surrogateescape"), newline=""))
-
-    def next_block(self) -> bytes | None:
-        return next(self.blocks, None)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        if not self.pending:
-            block = self.next_block()
-            if block is None:
-                raise StopIteration
-            self.load(block)
-        self.lines += 1
-        return self.pending.popleft()
+def _split_header(blocks: Iterator[bytes]) -> tuple[str | None, bytes]:
+    """(the header record's text, the bytes read after it). Blocks end at line ends, and so does
+    the header: the bytes after it are whole lines, fit for the vectorized path."""
+    splitter = RecordSplitter()
+    for block in blocks:
+        records = splitter.push(_decode(block))
+        if records:
+            rest = "".join(records[1:]) + splitter.take_rest()
+            return records[0], rest.encode("utf-8", "surrogateescape")
+    records = splitter.finish()
+    return (records[0], "".join(records[1:]).encode("utf-8", "surrogateescape")) if records else (None, b"")
 
 
 def _validate_csv_blocks(raw, run: _Run) -> None:
-    feed = _LineFeed(_iter_blocks(raw, BLOCK_BYTES))
-    reader = csv.reader(feed, strict=True)
-    header = _read_header(reader)
+    blocks = _iter_blocks(raw, BLOCK_BYTES)
+    header_text, rest = _split_header(blocks)
+    header = _read_header(header_text)
     rows = _CsvRows(header, run)
     vector_ok = rows.fast_ok
-    if feed.pending:
-        # The rest of the first block goes back to bytes, so that it can take the vectorized path.
-        rest = "".join(feed.pending).encode("utf-8", "surrogateescape")
-        feed.pending.clear()
-        feed.blocks = itertools.chain((rest,), feed.blocks)
-    handle = rows.handle
-    summary = run.summary
+    splitter = RecordSplitter()
+    next_line = 1 + header_text.count("\n")  # of the next record
     pool = pa.default_memory_pool()
-    while True:
-        if feed.pending:
-            # csv.reader over whole blocks, until a record ends exactly at a block's end.
-            last_line = feed.lines
-            while feed.pending:
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    line = last_line + 1
-                    last_line = feed.lines
-                    summary.records += 1
-                    run.malformed(line=line, detail=f"not valid CSV: {exc}", raw=None)
-                    continue
-                line = last_line + 1
-                last_line = feed.lines
-                if not row:
-                    continue
-                summary.records += 1
-                handle(row, line)
-            continue
-        block = feed.next_block()
-        if block is None:
-            break
-        if vector_ok and fastcsv.is_simple_block(block):
+    for block in itertools.chain((rest,) if rest else (), blocks):
+        if splitter.idle and vector_ok and fastcsv.is_simple_block(block):
             parsed = fastcsv.parse_block(block, header)
             if parsed is not None:
-                _vector_block(parsed, base=feed.lines, rows=rows)
+                _vector_block(parsed, base=next_line - 1, rows=rows)
                 del parsed
                 pool.release_unused()  # mimalloc otherwise keeps freed block memory around
-                feed.lines += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+                next_line += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
                 continue
-        feed.load(block)
+        for line, record in _numbered(splitter.push(_decode(block)), first_line=next_line):
+            rows.text_record(record, line)
+            next_line = line + record.count("\n")
+    for line, record in _numbered(splitter.finish(), first_line=next_line):
+        rows.text_record(record, line)
 
 
 def _vector_block(parsed: fastcsv.ParsedBlock, *, base: int, rows: _CsvRows) -> None:
@@ -580,33 +566,90 @@ def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return result
 
 
-def _validate_jsonl(text: TextIO, run: _Run) -> None:
-    summary = run.summary
-    line = 0
-    for raw_line in text:
-        line += 1
-        stripped = raw_line.strip()
+def _json_int(text: str) -> int | Decimal:
+    """An integer beyond Python's int-to-str digit limit is kept exact as a Decimal, which
+    json_text can still write back; it is not valid for any contract field either way."""
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
+
+
+def _not_json(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+_JSON_WHITESPACE = " \t\r\n"
+
+
+def _holds_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return _ANY_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_holds_surrogate, value))
+    return False
+
+
+def _lf_lines(text: TextIO) -> Iterator[str]:
+    """Lines ended by LF only, without it: a CR is JSON whitespace, not a line break."""
+    parts: list[str] = []
+    for chunk in _text_chunks(text):
+        if "\n" not in chunk:
+            parts.append(chunk)
+            continue
+        lines = chunk.split("\n")
+        if parts:
+            lines[0] = "".join(parts) + lines[0]
+        parts = [lines.pop()]
+        yield from lines
+    rest = "".join(parts)
+    if rest:
+        yield rest
+
+
+def _jsonl_records(text: TextIO) -> Iterator[tuple[int, str]]:
+    """(line, stripped text) of every non-blank line; the first must be UTF-8."""
+    first = True
+    for line, raw_line in enumerate(_lf_lines(text), start=1):
+        stripped = raw_line.strip(_JSON_WHITESPACE)
         if not stripped:
             continue
-        summary.records += 1
-        if not stripped.isascii() and c.UNDECODABLE.search(stripped):
-            if summary.records == 1:
-                raise UnreadableFileError("file is not UTF-8: the first record holds undecodable bytes")
-            run.malformed(line=line, detail="line holds bytes that are not valid UTF-8", raw=stripped)
-            continue
-        try:
-            # Decimal, not float: a JSON number is rejected anyway, but must not be rounded in quarantine.
-            obj = json.loads(
-                stripped,
-                object_pairs_hook=_reject_duplicate_keys,
-                parse_float=Decimal,
-                parse_constant=Decimal,
-            )
-        except (ValueError, RecursionError) as exc:
-            run.malformed(line=line, detail=f"not valid JSON: {exc}", raw=stripped)
-            continue
-        if not isinstance(obj, dict):
-            run.malformed(line=line, detail=f"JSON value is a {type(obj).__name__}, not an object", raw=stripped)
+        if first and not stripped.isascii() and c.UNDECODABLE.search(stripped):
+            raise UnreadableFileError("file is not UTF-8: the first record holds undecodable bytes")
+        first = False
+        yield line, stripped
+
+
+def _parse_json_object(stripped: str) -> tuple[dict | None, str]:
+    """(the object, "") or (None, why the line is MALFORMED_ROW)."""
+    if not stripped.isascii() and c.UNDECODABLE.search(stripped):
+        return None, "line holds bytes that are not valid UTF-8"
+    try:
+        # Decimal, not float: a JSON number is rejected anyway, but must not be rounded in quarantine.
+        obj = json.loads(
+            stripped,
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_float=Decimal,
+            parse_int=_json_int,
+            parse_constant=_not_json,
+        )
+    except (ValueError, RecursionError) as exc:
+        return None, f"not valid JSON: {exc}"
+    if not isinstance(obj, dict):
+        return None, f"JSON value is a {type(obj).__name__}, not an object"
+    if "\\u" in stripped and _holds_surrogate(obj):
+        return None, "a string holds an escaped lone surrogate (such as \\ud800): not Unicode text"
+    return obj, ""
+
+
+def _validate_jsonl(text: TextIO, run: _Run) -> None:
+    for line, stripped in _jsonl_records(text):
+        run.summary.records += 1
+        obj, problem = _parse_json_object(stripped)
+        if obj is None:
+            run.malformed(line=line, detail=problem, raw=stripped)
             continue
         values = {name: obj.get(name) for name in c.CONTRACT_FIELDS}
         extras = {name: value for name, value in obj.items() if name not in c.CONTRACT_FIELDS}
@@ -615,29 +658,21 @@ def _validate_jsonl(text: TextIO, run: _Run) -> None:
         run.record(line=line, values=values, extras=extras)
 
 
+def _count_csv(text: TextIO) -> int:
+    raw = _utf8_bytes_source(text)
+    chunks = map(_decode, _iter_blocks(raw, BLOCK_BYTES)) if raw is not None else _text_chunks(text)
+    records = split_records(chunks)
+    _read_header(next(records, None))
+    return sum(1 for record in records if record not in BLANK_RECORDS)
+
+
 def count_records(*, text: TextIO, fmt: str) -> int:
     """Records as validate_text counts them (blank lines excluded), without checking any rule.
     Raises UnreadableFileError for the same unreadable files."""
-    records = 0
     if fmt == CSV_FORMAT:
-        reader = csv.reader(text, strict=True)
-        _read_header(reader)
-        while True:
-            try:
-                for row in reader:
-                    if row:
-                        records += 1
-                break
-            except csv.Error:
-                records += 1
+        records = _count_csv(text)
     elif fmt == JSONL_FORMAT:
-        for raw_line in text:
-            stripped = raw_line.strip()
-            if not stripped:
-                continue
-            records += 1
-            if records == 1 and not stripped.isascii() and c.UNDECODABLE.search(stripped):
-                raise UnreadableFileError("file is not UTF-8: the first record holds undecodable bytes")
+        records = sum(1 for _ in _jsonl_records(text))
     else:
         raise UnreadableFileError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if records == 0:

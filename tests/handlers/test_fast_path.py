@@ -52,6 +52,7 @@ AMOUNT = st.sampled_from(
 )
 CURRENCY = st.sampled_from(["USD", "JPY", "KWD", "CLF", "usd", "XAU", "XXX", ""])
 DIRECTION = st.sampled_from(["DEBIT", "CREDIT", "debit", ""])
+LONG = "L" * 140_000
 DESCRIPTION = st.sampled_from(["", "coffee", "d" * 500, "d" * 501, "caf\u00e9", "tab\there"])
 
 ROW = st.tuples(ID, ACCOUNT, BOOKED, AMOUNT, CURRENCY, DIRECTION, DESCRIPTION).map(",".join)
@@ -66,6 +67,25 @@ LINE = st.one_of(
             "T9,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,x,extra",
             " ",
             '"T5",ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,"multi\nline"',
+        ]
+    ),
+    # Issue 9's holes: long fields (beyond csv's old 131,072 limit) quoted or not, quoted text
+    # shaped like rows, quotes inside unquoted fields, lone CRs, undecodable bytes (as
+    # surrogateescape code points, encoded back to bytes below) on rows whose id repeats.
+    st.sampled_from(
+        [
+            f"T1,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,{LONG}",
+            f'T2,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,"{LONG}\nT3,ACC1,2024-01-31T10:00:00Z,9,USD,CREDIT,fake"',
+            f'T2,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,"{LONG}\nmore\n"',
+            f"{LONG},ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,x",
+            'T1,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,say "hi"',
+            'T1,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,"a"b,"\nT3,ACC1,2024-01-31T10:00:00Z,9,USD,CREDIT,fake\n"',
+            "T1,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,a\rb",
+            "T1,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,a\r",
+            'T1,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,"a\rb"',
+            "T1,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,caf\udce9",
+            "T2,ACC1,2024-01-31T10:00:00Z,1,USD,DEBIT,\udcff",
+            '"T1,ACC1',
         ]
     ),
 )
@@ -97,7 +117,7 @@ def small_blocks(monkeypatch):
 )
 def test_vectorized_path_equals_pure_python(small_blocks, lines, newline, bom, trailing):
     text = HEADER + newline + newline.join(lines) + (newline if trailing else "")
-    data = (b"\xef\xbb\xbf" if bom else b"") + text.encode()
+    data = (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8", "surrogateescape")
     if not any(line.strip() for line in lines):
         return  # header-only files are unreadable on both paths (covered elsewhere)
     assert outputs(data, vectorized=True) == outputs(data, vectorized=False)
