@@ -27,9 +27,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 E2E_ROOT = PROJECT_ROOT / "build" / "e2e"
 SUFFIX = "e2e"
 REGION = "us-east-2"
-# Installed once for the project, shared by every copy (their inputs keep their times, so
-# Make sees them as up to date).
+# Installed once for the project (`make install` runs before the tests), shared by every copy.
 SHARED_INSTALLS = (".venv", ".venv-scan", "node_modules", "build/layers")
+# What those installs are made from: dated back in a copy, so its Make never reinstalls into them.
+INSTALL_INPUTS = ("requirements.txt", "requirements-scan.txt", "pyproject.toml", "package.json", "package-lock.json")
 
 
 def free_port() -> int:
@@ -72,6 +73,8 @@ class Workspace:
             shared.mkdir(parents=True, exist_ok=True)
             (self.src / name).parent.mkdir(parents=True, exist_ok=True)
             (self.src / name).symlink_to(shared.resolve())
+        for name in INSTALL_INPUTS:
+            os.utime(self.src / name, (0, 0))
         return self
 
 
