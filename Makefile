@@ -12,7 +12,7 @@ LAYERS := network storage compute orchestration
 # This machine's pip config names local indexes that hold only some packages; drop its noise.
 PIP_FILTER := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-export ENVIRONMENT_SUFFIX ?= dev
+export ENVIRONMENT_SUFFIX := $(or $(ENVIRONMENT_SUFFIX),dev)
 export LOCAL ?= 0
 export LOCAL_PORT ?= 4566
 export LOCAL_ENDPOINT ?= http://127.0.0.1:$(LOCAL_PORT)
@@ -43,8 +43,11 @@ endif
 
 SYNTH_INPUTS := app.py cdktf.json requirements.txt handlers/requirements.txt \
 	$(shell find stacks pipeline_constructs handlers -type d -name __pycache__ -prune -o \( -type d -o -name '*.py' -o -name '*.txt' \) -print 2>/dev/null)
-# Where synthesis writes; the end-to-end tests use their own so they never touch yours.
-CDKTF_OUT ?= cdktf.out
+# Where synthesis writes: one directory per environment, so each keeps its own Terraform
+# working directories and none can be initialized against another's state. Named like its
+# state in .state/ (environment_name in stacks/base.py): dev on AWS, local-dev on the emulator.
+ENVIRONMENT := $(if $(filter 1,$(LOCAL)),local-)$(ENVIRONMENT_SUFFIX)
+CDKTF_OUT ?= cdktf.out/$(ENVIRONMENT)
 export CDKTF_OUTDIR := $(CDKTF_OUT)
 SYNTH_SETTINGS := build/synth-settings-$(subst /,-,$(CDKTF_OUT)).env
 SYNTH_DONE := $(CDKTF_OUT)/manifest.json
@@ -57,11 +60,12 @@ help:
 	@echo "make install              Python venvs, cdktf-cli (npm, in the project), Terraform offline config"
 	@echo "make demo                 deploy all four layers to a local emulator and run two jobs"
 	@echo "make test                 the whole test suite (what CI runs)"
-	@echo "make synth                synthesize cdktf.out/stacks/{$(LAYERS)} (skipped when nothing changed)"
+	@echo "make synth                synthesize cdktf.out/<environment>/stacks/{$(LAYERS)} (skipped when nothing changed)"
 	@echo "make plan-<layer>         terraform plan of one layer ($(LAYERS))"
 	@echo "make deploy-<layer>       deploy one layer; LOCAL=1 targets the emulator"
 	@echo "make destroy-<layer>      destroy one layer"
 	@echo "make deploy | destroy     all layers, in order (destroy in reverse)"
+	@echo "                          ENVIRONMENT_SUFFIX=<name> picks the environment; LOCAL=1 the emulator"
 	@echo "make scan                 checkov over the synthesized stacks"
 	@echo "make bench                benchmarks -> docs/benchmarks.md"
 	@echo "make local-up | local-down  start / stop the local emulator"

@@ -48,7 +48,7 @@ Look around (the emulator is still running):
   .venv/bin/pipeline run {sample.relative_to(PROJECT_ROOT)} --wait
   aws --endpoint-url $AWS_ENDPOINT_URL s3 ls s3://{deployment.bucket}/ --recursive
   aws --endpoint-url $AWS_ENDPOINT_URL stepfunctions start-execution \\
-      --state-machine-arn $(terraform -chdir=cdktf.out/stacks/orchestration output -raw state_machine_arn) \\
+      --state-machine-arn $(terraform -chdir=cdktf.out/local-{suffix}/stacks/orchestration output -raw state_machine_arn) \\
       --input '{{"jobId": "test-456", "data": {{"sample": "data"}}}}'
 Stop everything: make local-down""")
     return 0

@@ -172,11 +172,16 @@ class Target:
             )
         return result
 
+    @property
+    def environment(self) -> str:
+        """Its name on disk, in cdktf.out/ and .state/ (stacks/base.py: environment_name)."""
+        return f"local-{self.suffix}"
+
     def stack_dir(self, layer: str) -> Path:
-        return self.root / self.settings.get("CDKTF_OUT", "cdktf.out") / "stacks" / layer
+        return self.root / self.settings.get("CDKTF_OUT", f"cdktf.out/{self.environment}") / "stacks" / layer
 
     def state_file(self, layer: str) -> Path:
-        return self.root / ".state" / f"local-{self.suffix}" / f"{layer}.tfstate"
+        return self.root / ".state" / self.environment / f"{layer}.tfstate"
 
     def terraform(self, layer: str, *args: str) -> subprocess.CompletedProcess[str]:
         env = {

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderEndpoints
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 
-from pipeline_constructs.framework import Aspects, Construct, Fn, LocalBackend, S3Backend, TerraformStack
+from pipeline_constructs.framework import App, Aspects, Construct, Fn, LocalBackend, S3Backend, TerraformStack
 from pipeline_constructs.policy import SecurityPolicy
 from pipeline_constructs.tagging import FinOpsTagging, RequireFinOpsTags
 from stacks import parameters
 from stacks.config import PipelineConfig
+
+# Local state of every environment of this checkout; outside cdktf.out, so `make clean` keeps it.
+STATE_DIR = Path(__file__).resolve().parents[1] / ".state"
 
 # Services the stacks manage, pointed at the emulator when LOCAL=1.
 _LOCAL_SERVICES = (
@@ -99,9 +105,17 @@ class LayerStack(TerraformStack):
             # Terraform's native S3 lock file (1.10+); the cdktf 0.21 struct predates it.
             self.add_override("terraform.backend.s3.use_lockfile", True)
             return
-        target = f"local-{suffix}" if self.config.local else suffix
-        # Relative to cdktf.out/stacks/<layer>, so state survives `make clean` of cdktf.out.
-        LocalBackend(self, path=f"../../../.state/{target}/{self.layer}.tfstate")
+        state = STATE_DIR / environment_name(self.config) / f"{self.layer}.tfstate"
+        # Relative from the layer's directory, wherever the environment was synthesized
+        # (Make's cdktf.out/<environment>, the cdktf CLI's --output), so all find the same state.
+        stack_dir = Path(App.of(self).outdir).resolve() / "stacks" / self.layer
+        LocalBackend(self, path=os.path.relpath(state, stack_dir))
+
+
+def environment_name(config: PipelineConfig) -> str:
+    """`dev` on AWS, `local-dev` on the emulator: names an environment's local state in .state/
+    and its directory in cdktf.out/ (the Makefile's ENVIRONMENT follows the same rule)."""
+    return f"local-{config.environment_suffix}" if config.local else config.environment_suffix
 
 
 def _python_name(service: str) -> str:
