@@ -40,6 +40,7 @@ def main() -> int:
         {"jobId": job_id, "source": source, "force": True},
     )
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    stacks = f"cdktf.out/local-{suffix}/stacks"  # where `make deploy LOCAL=1` synthesized them
     print(f"""
 Look around (the emulator is still running):
   export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \\
@@ -48,7 +49,7 @@ Look around (the emulator is still running):
   .venv/bin/pipeline run {sample.relative_to(PROJECT_ROOT)} --wait
   aws --endpoint-url $AWS_ENDPOINT_URL s3 ls s3://{deployment.bucket}/ --recursive
   aws --endpoint-url $AWS_ENDPOINT_URL stepfunctions start-execution \\
-      --state-machine-arn $(terraform -chdir=cdktf.out/local-{suffix}/stacks/orchestration output -raw state_machine_arn) \\
+      --state-machine-arn $(terraform -chdir={stacks}/orchestration output -raw state_machine_arn) \\
       --input '{{"jobId": "test-456", "data": {{"sample": "data"}}}}'
 Stop everything: make local-down""")
     return 0
