@@ -53,7 +53,7 @@ SYNTH_SETTINGS := build/synth-settings-$(subst /,-,$(CDKTF_OUT)).env
 SYNTH_DONE := $(CDKTF_OUT)/manifest.json
 
 .PHONY: help install synth test test-fast test-e2e scan bench lint clean demo local-up local-down \
-	deploy destroy \
+	deploy destroy plan drift \
 	FORCE
 
 help:
@@ -62,6 +62,8 @@ help:
 	@echo "make test                 the whole test suite (what CI runs)"
 	@echo "make synth                synthesize cdktf.out/<environment>/stacks/{$(LAYERS)} (skipped when nothing changed)"
 	@echo "make plan-<layer>         terraform plan of one layer ($(LAYERS))"
+	@echo "make plan                 plan every layer; per layer, 'no changes' or what would change"
+	@echo "make drift                the same, failing when any layer would change (drift check)"
 	@echo "make deploy-<layer>       deploy one layer; LOCAL=1 targets the emulator"
 	@echo "make destroy-<layer>      destroy one layer"
 	@echo "make deploy | destroy     all layers, in order (destroy in reverse)"
@@ -138,6 +140,12 @@ destroy-%: $(SYNTH_DONE) $(TF_RC) $(NEEDS_EMULATOR)
 	$(TF) destroy -input=false -auto-approve
 
 deploy: $(addprefix deploy-,$(LAYERS))
+
+# Every layer, in order (release/plans.py); the report is also kept for the pull request.
+PLAN_REPORT ?= build/plans/$(ENVIRONMENT).txt
+plan drift: $(SYNTH_DONE) $(TF_RC) $(NEEDS_EMULATOR)
+	@echo "== $@ of $(ENVIRONMENT_SUFFIX) on $(TARGET_NAME)"
+	@$(PY) release/plans.py $(CDKTF_OUT)/stacks $(LAYERS) --report $(PLAN_REPORT) $(if $(filter drift,$@),--drift)
 
 destroy:
 	@$(MAKE) --no-print-directory $(addprefix destroy-,orchestration compute storage network)
