@@ -52,7 +52,7 @@ export CDKTF_OUTDIR := $(CDKTF_OUT)
 SYNTH_SETTINGS := build/synth-settings-$(subst /,-,$(CDKTF_OUT)).env
 SYNTH_DONE := $(CDKTF_OUT)/manifest.json
 
-.PHONY: help install synth test test-fast test-e2e scan bench lint clean demo local-up local-down \
+.PHONY: help install synth test test-fast test-e2e scan bench lint lint-workflows clean demo local-up local-down \
 	deploy destroy plan drift \
 	FORCE
 
@@ -164,8 +164,14 @@ test-fast: install lint
 test-e2e: install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m e2e
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed lint-workflows
 	$(PY) -m ruff check .
+
+# The workflow files: actionlint (requirements.txt says which build and why), with shellcheck
+# on every run: script, named here so the result does not depend on what PATH holds.
+WORKFLOWS ?= $(wildcard .github/workflows/*.yml)
+lint-workflows: $(VENV)/.installed
+	$(VENV)/bin/actionlint -no-color -shellcheck=$(abspath $(VENV)/bin/shellcheck) $(WORKFLOWS)
 
 # The same gate as tests/security/test_scan_gate.py (skips and reasons: checkov/config.yaml).
 scan: $(SYNTH_DONE) $(SCAN_VENV)/.installed
