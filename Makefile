@@ -198,6 +198,6 @@ demo: install
 		AWS_REGION=$${AWS_REGION:-us-east-2} $(PY) -m local.demo
 
 clean:
-	rm -rf cdktf.out build/functions build/e2e build/synth-settings-*.env .pytest_cache
+	rm -rf cdktf.out build/functions build/e2e build/plans build/synth-settings-*.env .pytest_cache
 
 FORCE:
