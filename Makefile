@@ -27,6 +27,11 @@ TF_RC := build/terraform.rc
 export TF_CLI_CONFIG_FILE := $(abspath $(TF_RC))
 export TF_PLUGIN_CACHE_DIR := $(abspath build/terraform-plugins)
 export TF_IN_AUTOMATION := 1
+# Plans (pull requests, the drift check) and deploys of one environment share its state lock:
+# wait for it a while instead of failing at once.
+export TF_CLI_ARGS_plan := -lock-timeout=5m
+export TF_CLI_ARGS_apply := -lock-timeout=5m
+export TF_CLI_ARGS_destroy := -lock-timeout=5m
 
 ifeq ($(LOCAL),1)
 TARGET_NAME := the local emulator at $(LOCAL_ENDPOINT)
@@ -141,7 +146,7 @@ destroy-%: $(SYNTH_DONE) $(TF_RC) $(NEEDS_EMULATOR)
 
 deploy: $(addprefix deploy-,$(LAYERS))
 
-# Every layer, in order (release/plans.py); the report is also kept for the pull request.
+# Every layer (release/plans.py); the report is also kept, for the pull request's comment.
 PLAN_REPORT ?= build/plans/$(ENVIRONMENT).txt
 plan drift: $(SYNTH_DONE) $(TF_RC) $(NEEDS_EMULATOR)
 	@echo "== $@ of $(ENVIRONMENT_SUFFIX) on $(TARGET_NAME)"

@@ -3,11 +3,11 @@
 
     python release/plans.py STACKS_DIR LAYER... [--report FILE] [--drift]
 
-`make plan` and `make drift` run it on the synthesized environment, layers in dependency
-order. Each layer: `terraform init`, `terraform plan -detailed-exitcode`, and for a plan with
-changes the resources from `terraform show -json`, marked where Terraform found the resource
-changed outside it. A layer whose plan fails is reported and the others are still planned:
-layers meet only through Parameter Store, so each plans on its own.
+`make plan` and `make drift` run it on the synthesized environment. Each layer: `terraform
+init`, `terraform plan -detailed-exitcode`, and for a plan with changes the resources from
+`terraform show -json`, marked where Terraform found the resource changed outside it. Layers
+meet only through Parameter Store, so each plans on its own: the plans run side by side, a
+failed one is reported and the others still run, and the report lists layers in the order given.
 
 Exit status: 1 if a plan failed; with --drift, 2 if any layer would change (what the
 scheduled drift check alerts on); otherwise 0.
@@ -19,6 +19,7 @@ import argparse
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,9 +55,8 @@ def _action(actions: list[str]) -> str:
     return "replace" if sorted(actions) == ["create", "delete"] else "+".join(actions)
 
 
-def plan_layer(stack_dir: Path) -> LayerPlan:
+def plan_layer(stack_dir: Path, init: subprocess.CompletedProcess[str]) -> LayerPlan:
     result = LayerPlan(stack_dir.name)
-    init = terraform(stack_dir, "init", "-input=false", "-no-color")
     if init.returncode != 0:
         result.error = _errors(init)
         return result
@@ -82,17 +82,20 @@ def plan_layer(stack_dir: Path) -> LayerPlan:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stacks", type=Path, help="the environment's synthesized stacks directory")
-    parser.add_argument("layers", nargs="+", help="layers in dependency order")
+    parser.add_argument("layers", nargs="+", help="layers, in the order to report them")
     parser.add_argument("--report", type=Path, help="also write the report to this file")
     parser.add_argument("--drift", action="store_true", help="exit 2 when any layer would change")
     args = parser.parse_args(argv)
-    plans = []
-    for layer in args.layers:
-        plans.append(plan_layer(args.stacks / layer))
-        print("\n".join(plans[-1].lines()), flush=True)
+    stack_dirs = [args.stacks / layer for layer in args.layers]
+    # One init at a time: Terraform's plugin cache is not safe for concurrent installs.
+    inits = [terraform(stack_dir, "init", "-input=false", "-no-color") for stack_dir in stack_dirs]
+    with ThreadPoolExecutor(len(stack_dirs)) as pool:
+        plans = list(pool.map(plan_layer, stack_dirs, inits))
+    report = "".join(f"{line}\n" for plan in plans for line in plan.lines())
+    print(report, end="", flush=True)
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text("".join(f"{line}\n" for plan in plans for line in plan.lines()))
+        args.report.write_text(report)
     if any(plan.error is not None for plan in plans):
         return 1
     return 2 if args.drift and any(plan.changes for plan in plans) else 0
