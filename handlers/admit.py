@@ -103,4 +103,3 @@ def _stalled(settings: Settings, *, exclude: set[str]) -> list[dict]:
         if job.get("status") == jobflow.ADMITTED and now - int(job.get("updatedAt") or 0) >= RESTART_AFTER_SECONDS:
             stalled.append({"jobId": holder, "runId": job["runId"]})
     return stalled
-

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from handlers.errors import InvalidInputError
+from handlers.logic.values import parse_positive, parse_threshold
 
 
 @dataclass(frozen=True)
@@ -24,31 +25,6 @@ class Settings:
     # and a new start may take it over).
     job_lease_seconds: int
     work_dir: str
-
-
-def parse_threshold(value: object, *, setting: str) -> Decimal:
-    """A rejected-row share between 0 and 1, exact. ``setting`` names the source in errors."""
-    if isinstance(value, bool) or value is None:
-        raise InvalidInputError(f"{setting} must be a number between 0 and 1, got {value!r}")
-    try:
-        threshold = Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidInputError(f"{setting} must be a number between 0 and 1, got {value!r}") from None
-    if not threshold.is_finite() or not Decimal(0) <= threshold <= Decimal(1):
-        raise InvalidInputError(f"{setting} must be a number between 0 and 1, got {value!r}")
-    return threshold
-
-
-def parse_positive(value: object, *, setting: str) -> int:
-    if isinstance(value, bool):
-        raise InvalidInputError(f"{setting} must be a whole number >= 1, got {value!r}")
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise InvalidInputError(f"{setting} must be a whole number >= 1, got {value!r}") from None
-    if number < 1:
-        raise InvalidInputError(f"{setting} must be a whole number >= 1, got {value!r}")
-    return number
 
 
 def _required(name: str) -> str:

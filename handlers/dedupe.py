@@ -29,7 +29,9 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
 
         def fetch(chunk: int):
             path = os.path.join(work, f"{chunk}.arrow")
-            objects.download_file(bucket=bucket, key=layout.chunk_keys_key(job_id, plan_id, chunk, partition), path=path)
+            objects.download_file(
+                bucket=bucket, key=layout.chunk_keys_key(job_id, plan_id, chunk, partition), path=path
+            )
             return chunk, read_keys(path)
 
         late = late_occurrences(objects.parallel(fetch, holding))

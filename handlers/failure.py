@@ -15,6 +15,9 @@ UNKNOWN_JOB = "unknown-job"  # the input named no job at all; the failure is sti
 
 @jobflow.entry("failure")
 def lambda_handler(event: dict, settings: Settings) -> dict:
+    if event.get("drain"):  # the admission sweep belongs to no job: alert only
+        logger.error("admission sweep failed", extra={"error": event.get("error")})
+        return {"jobId": None, "status": jobflow.FAILED, "recorded": "none"}
     job_id = _job_id(event)
     logger.append_keys(jobId=job_id)
     raw_error = event.get("error") if isinstance(event.get("error"), dict) else {}
@@ -28,7 +31,7 @@ def lambda_handler(event: dict, settings: Settings) -> dict:
         # Another execution owns the job (e.g. this start was refused as a concurrent duplicate):
         # its status stays as it is, the refusal is noted on the record.
         jobs.note_refused_start(job_id=job_id, error=error, timestamp=timestamp)
-    else:
+    elif outcome != "kept":
         count(JOBS_FAILED, 1)
         if error["Error"] == ReconciliationError.__name__:
             count(RECONCILIATION_FAILURES, 1)

@@ -40,7 +40,7 @@ def lambda_handler(event: dict, settings: Settings) -> dict:
     """``event``: ``{"input": <the execution input>, "executionArn": ...}`` from the state machine,
     or the execution input itself."""
     execution_arn = event.get("executionArn") if "input" in event else None
-    event = event["input"] if "input" in event else event
+    event = event.get("input", event)
     if isinstance(execution_arn, str):
         event = {**event, "executionArn": execution_arn}
     request = parse_ingest_request(event, default_bucket=settings.data_bucket)
@@ -113,7 +113,9 @@ def register_job(*, job_id: str, request: IngestRequest, source: dict, settings:
     for _ in range(MAX_REGISTRATION_ATTEMPTS):
         existing = jobs.get_job(job_id)
         if existing is not None:
-            outcome = _check_existing(job_id=job_id, request=request, source=source, existing=existing, settings=settings)
+            outcome = _check_existing(
+                job_id=job_id, request=request, source=source, existing=existing, settings=settings
+            )
             if outcome is not None:
                 return outcome
         item = _new_job(job_id=job_id, request=request, source=source, settings=settings, event=event)
@@ -140,7 +142,7 @@ def _check_existing(
     if not same and not request.force:
         raise JobConflictError(
             f"job {job_id} is already registered with another source ({(existing.get('source') or {}).get('key')}, "
-            f"ETag {(existing.get('source') or {}).get('etag')}); use a new jobId or pass \"force\": true"
+            f'ETag {(existing.get("source") or {}).get("etag")}); use a new jobId or pass "force": true'
         )
     if request.force:
         return None

@@ -23,7 +23,8 @@ from lake import layout
 @jobflow.stage("load", from_statuses=(jobflow.VALIDATED,))
 def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcome:
     job_id, plan_id, bucket = job["jobId"], event["planId"], settings.data_bucket
-    dates = objects.get_json(bucket=bucket, key=layout.dates_key(job_id, plan_id))
+    items = objects.get_json(bucket=bucket, key=layout.dates_key(job_id, plan_id))
+    dates = [date for item in items for date in item["dates"]]
     indexes = objects.parallel(
         lambda date: objects.get_json(bucket=bucket, key=layout.curated_index_key(job_id, date["bookingDate"])), dates
     )
@@ -39,7 +40,9 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcom
     for index in indexes:
         booking_date = index["bookingDate"]
         for number, entry in enumerate(index["files"]):
-            copies.append((entry, layout.processed_rows_key(job_id, booking_date, number), booking_date, "transactions"))
+            copies.append(
+                (entry, layout.processed_rows_key(job_id, booking_date, number), booking_date, "transactions")
+            )
         copies.append((index["dailyTotals"], layout.processed_daily_key(job_id, booking_date), booking_date, "daily"))
     objects.parallel(
         lambda copy: objects.copy_verified(
@@ -70,7 +73,7 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcom
         "totals": loaded.amounts(),
         "rowsByCurrency": dict(sorted(loaded.rows.items())),
         "reconciliation": reconciliation,
-        "quarantine": [layout.quarantine_key(job_id, plan_id, chunk) for chunk in range(chunks)],
+        "quarantine": layout.quarantine_keys(job_id, plan_id, chunks),
         "committedAt": jobflow.utc_now(),
     }
     objects.put_json(bucket=bucket, key=layout.manifest_key(job_id), document=manifest)
@@ -116,4 +119,10 @@ def reconcile(*, job: dict, loaded: CurrencyTotals) -> dict:
         problems.append(f"loaded rows per currency {dict(loaded.rows)} != validated {expected_rows}")
     if problems:
         raise ReconciliationError(f"job {job['jobId']} does not reconcile: " + "; ".join(problems))
-    return {"received": received, "loaded": loaded_rows, "rejected": rejected, "balanced": True, "totals": expected_amounts}
+    return {
+        "received": received,
+        "loaded": loaded_rows,
+        "rejected": rejected,
+        "balanced": True,
+        "totals": expected_amounts,
+    }

@@ -9,6 +9,7 @@ alarms and the dashboard of one environment (stacks/orchestration.py) see only i
 from __future__ import annotations
 
 import os
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,6 +30,8 @@ from lake.metrics import (
     SERVICE,
 )
 
+# A stage without business metrics flushes none; Powertools warns on every such call.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

@@ -57,14 +57,23 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcom
         attributes={
             "counts": {"received": plan["records"]},
             "source.sha256": plan["sha256"],
-            "plan": {"planId": plan_id, "chunks": output["chunks"], "partitions": plan["partitions"], "chunkBytes": chunk_bytes},
+            "plan": {
+                "planId": plan_id,
+                "chunks": output["chunks"],
+                "partitions": plan["partitions"],
+                "chunkBytes": chunk_bytes,
+            },
         },
     )
 
 
 def _write_plan(*, job_id: str, plan_id: str, source: dict, chunk_bytes: int, settings: Settings) -> dict:
     blocks = objects.ranged_blocks(
-        bucket=source["bucket"], key=source["key"], etag=source["etag"], size=int(source["bytes"]), block=SCAN_BLOCK_BYTES
+        bucket=source["bucket"],
+        key=source["key"],
+        etag=source["etag"],
+        size=int(source["bytes"]),
+        block=SCAN_BLOCK_BYTES,
     )
     scanned: SourcePlan = plan_source(blocks, fmt=source["format"], chunk_bytes=chunk_bytes)
     chunks = [chunk.to_item() for chunk in scanned.chunks]

@@ -1,5 +1,5 @@
-"""Transform one booking date (an item of the last Distributed Map): that date's valid rows from
-every chunk, in line order, as the Parquet files load publishes, and the date's daily totals.
+"""Transform a run of booking dates (an item of the last Distributed Map): each date's valid rows
+from every chunk, in line order, as the Parquet files load publishes, and the date's daily totals.
 
 The rows and per-currency totals read must be those the chunks reported, and the files written
 are read back and summed again before their index (written last: the date's marker) says so.
@@ -25,8 +25,15 @@ PARQUET = "application/vnd.apache.parquet"
 
 @jobflow.task("transform", statuses=(jobflow.VALIDATED,))
 def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
-    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.data_bucket
-    item = event["date"]
+    results = [
+        transform_date(job=job, plan_id=event["planId"], item=date, settings=settings)
+        for date in event["item"]["dates"]
+    ]
+    return {"dates": len(results), "rows": sum(r["rows"] for r in results), "reused": all(r["reused"] for r in results)}
+
+
+def transform_date(*, job: dict, plan_id: str, item: dict, settings: Settings) -> dict:
+    job_id, bucket = job["jobId"], settings.data_bucket
     booking_date = item["bookingDate"]
     index_key = layout.curated_index_key(job_id, booking_date)
     done = objects.get_json_or_none(bucket=bucket, key=index_key)
@@ -53,14 +60,20 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
         files = [
             {
                 **objects.put_file(
-                    bucket=bucket, key=layout.curated_rows_key(job_id, booking_date, number), path=path, content_type=PARQUET
+                    bucket=bucket,
+                    key=layout.curated_rows_key(job_id, booking_date, number),
+                    path=path,
+                    content_type=PARQUET,
                 ),
                 "rows": rows,
             }
             for number, (path, rows) in enumerate(output.files)
         ]
         daily = objects.put_file(
-            bucket=bucket, key=layout.curated_daily_key(job_id, booking_date), path=output.daily_path, content_type=PARQUET
+            bucket=bucket,
+            key=layout.curated_daily_key(job_id, booking_date),
+            path=output.daily_path,
+            content_type=PARQUET,
         )
     index = {
         "jobId": job_id,
@@ -73,7 +86,9 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
         "totals": written.to_dict(),
     }
     objects.put_json(bucket=bucket, key=index_key, document=index)
-    logger.info("booking date transformed", extra={"bookingDate": booking_date, "rows": index["rows"], "files": len(files)})
+    logger.info(
+        "booking date transformed", extra={"bookingDate": booking_date, "rows": index["rows"], "files": len(files)}
+    )
     return {"bookingDate": booking_date, "rows": index["rows"], "reused": False}
 
 

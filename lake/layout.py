@@ -89,6 +89,11 @@ def quarantine_key(job_id: str, plan_id: str, chunk: int) -> str:
     return f"{quarantine_prefix(job_id)}/{plan_id}/part-{chunk:06d}.jsonl"
 
 
+def quarantine_keys(job_id: str, plan_id: str, chunks: int) -> list[str]:
+    """Every quarantine part of a job's plan, in line order."""
+    return [quarantine_key(job_id, plan_id, chunk) for chunk in range(chunks)]
+
+
 # ------------------------------------------------------------------ curated (ready to publish)
 def curated_rows_key(job_id: str, booking_date: str, part: int) -> str:
     return f"{CURATED}/{job_id}/{TRANSACTIONS_TABLE}/{PARTITION_KEY}={booking_date}/part-{part:05d}.parquet"

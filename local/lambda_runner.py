@@ -13,6 +13,12 @@ env ``PIPELINE_LOCAL_RUNTIME_DIR``. ``link_runtime_dir`` builds one from the cur
 
 Fault injection (``FAULTS``): the next N invocations of a named function return a
 function error of the requested errorType without running the handler.
+
+Concurrency (``SLOTS``): as on Lambda, an invocation beyond the account's concurrency limit
+(``RuntimeConfig.concurrency``, env PIPELINE_LOCAL_LAMBDA_CONCURRENCY; unlimited by default) or
+beyond the function's reserved concurrency is refused with TooManyRequestsException instead of
+waiting. After each invocation, the metrics its output carries in embedded metric format are put
+into CloudWatch (local/metrics.py), as CloudWatch Logs does on AWS.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local import metrics
+
 LOG = logging.getLogger("local.lambda_runner")
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 TIMEOUT_ERROR_TYPE = "Sandbox.Timedout"
@@ -46,13 +54,67 @@ class RuntimeConfig:
     state_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "pipeline-emulator")
     runtime_dir: str | None = None
     python: str = sys.executable  # run with -I -S: the venv's packages are NOT visible
+    concurrency: int | None = None  # the account's concurrent executions; None: unlimited
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
 
-CONFIG = RuntimeConfig(runtime_dir=os.environ.get("PIPELINE_LOCAL_RUNTIME_DIR"))
+def _concurrency_from_env() -> int | None:
+    raw = os.environ.get("PIPELINE_LOCAL_LAMBDA_CONCURRENCY", "").strip()
+    return int(raw) if raw else None
+
+
+CONFIG = RuntimeConfig(runtime_dir=os.environ.get("PIPELINE_LOCAL_RUNTIME_DIR"), concurrency=_concurrency_from_env())
+
+
+class Throttled(Exception):
+    """An invocation refused for lack of concurrency (Lambda's TooManyRequestsException)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("Rate Exceeded.")
+        self.reason = reason
+
+
+class ConcurrencySlots:
+    """Invocations running now, in the account and per function; counted, not queued."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._per_function: dict[str, int] = {}
+        self.peak = 0
+        self.throttled = 0
+
+    def acquire(self, function: str, reserved: int | None) -> None:
+        with self._lock:
+            if reserved is not None and self._per_function.get(function, 0) >= reserved:
+                self.throttled += 1
+                raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
+            if CONFIG.concurrency is not None and self._running >= CONFIG.concurrency:
+                self.throttled += 1
+                raise Throttled("ConcurrentInvocationLimitExceeded")
+            self._running += 1
+            self._per_function[function] = self._per_function.get(function, 0) + 1
+            self.peak = max(self.peak, self._running)
+
+    def release(self, function: str) -> None:
+        with self._lock:
+            self._running -= 1
+            self._per_function[function] -= 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "limit": CONFIG.concurrency,
+                "running": self._running,
+                "peak": self.peak,
+                "throttled": self.throttled,
+            }
+
+
+SLOTS = ConcurrencySlots()
 
 
 def link_runtime_dir(dest: str | os.PathLike) -> Path:
@@ -158,6 +220,9 @@ def _child_env(fn: Any, code_dir: Path) -> dict[str, str]:
         AWS_SECRET_ACCESS_KEY="test",  # noqa: S106 - fake credentials for the emulator
         AWS_SESSION_TOKEN="test",  # noqa: S106
         AWS_ENDPOINT_URL=CONFIG.endpoint,
+        # No X-Ray daemon here: the SDK's segments go nowhere, as without the daemon on AWS.
+        _X_AMZN_TRACE_ID=f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+        AWS_XRAY_CONTEXT_MISSING="IGNORE_ERROR",
     )
     return env
 
@@ -175,7 +240,17 @@ def _save_logs(fn: Any, request_id: str, output: str) -> None:
 
 
 def run(fn: Any, event: Any) -> tuple[Any, bool, str]:
-    """Invoke moto LambdaFunction `fn` with `event` -> (payload, is_error, log output)."""
+    """Invoke moto LambdaFunction `fn` with `event` -> (payload, is_error, log output).
+    Raises Throttled when no concurrency is left for it."""
+    reserved = getattr(fn, "reserved_concurrency", None)
+    SLOTS.acquire(fn.function_name, int(reserved) if reserved not in (None, "") else None)
+    try:
+        return _run(fn, event)
+    finally:
+        SLOTS.release(fn.function_name)
+
+
+def _run(fn: Any, event: Any) -> tuple[Any, bool, str]:
     request_id = str(uuid.uuid4())
     fault = FAULTS.take(fn.function_name)
     if fault:
@@ -239,6 +314,7 @@ def run(fn: Any, event: Any) -> tuple[Any, bool, str]:
             outcome = {"ok": False, "error": _error_payload("Runtime.ExitError", msg)}
 
     _save_logs(fn, request_id, output + f"REPORT RequestId: {request_id} Duration: {elapsed * 1000:.2f} ms\n")
+    metrics.record(output, account_id=fn.account_id, region=fn.region)
     if outcome["ok"]:
         return outcome["result"], False, output
     return outcome["error"], True, output

@@ -14,6 +14,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfigurationRule,
 )
 from cdktf_cdktf_provider_aws.s3_bucket_logging import S3BucketLoggingA
+from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
 from cdktf_cdktf_provider_aws.s3_bucket_object_lock_configuration import (
     S3BucketObjectLockConfigurationA,
     S3BucketObjectLockConfigurationRuleA,
@@ -52,6 +53,7 @@ class SecureBucket(Construct):
         object_lock_years: int | None = None,
         extra_policy_statements: Sequence[Statement] = (),
         force_destroy: bool = False,
+        event_notifications: bool = False,
     ) -> None:
         """`kms_key_arn=None` means SSE-S3, which S3 server access logging requires of its target."""
         super().__init__(scope, id_)
@@ -120,6 +122,9 @@ class SecureBucket(Construct):
                 target_prefix=f"s3/{bucket_name}/",
                 depends_on=[access_logs.policy],  # S3 checks that the target lets log delivery write
             )
+        if event_notifications:
+            # Every event to EventBridge, where rules pick what they start (no per-bucket wiring).
+            S3BucketNotification(self, "notifications", bucket=self.bucket.id, eventbridge=True)
         if object_lock_years:
             S3BucketObjectLockConfigurationA(
                 self,

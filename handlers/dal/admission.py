@@ -12,8 +12,8 @@ from the set.
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
 from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
 
 from handlers.dal.jobs import is_condition_failure, table
 

@@ -135,7 +135,8 @@ def complete_stage(
 
 
 def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str) -> str:
-    """Set FAILED with the error. Returns "updated", "created" or "not-owner".
+    """Set FAILED with the error. Returns "updated", "created", "kept" (the run had already failed:
+    its first error stays) or "not-owner".
 
     With ``run_id`` only that run's job is changed. Without one (ingest failed before it
     registered anything) the job is created as FAILED if missing, or updated if it is
@@ -154,8 +155,12 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str)
     names["#queue"] = "queue"
     if run_id:
         names["#run"] = "runId"
-        condition = "#run = :run AND NOT #st IN (:loaded, :rejected)"
-        values.update({":run": run_id, ":loaded": "LOADED", ":rejected": "REJECTED"})
+        names["#error"] = "error"
+        # The first error of a run is its cause (a failed map item, then the map's own error): kept.
+        condition = (
+            "#run = :run AND NOT #st IN (:loaded, :rejected) AND (#st <> :failed OR attribute_not_exists(#error))"
+        )
+        values.update({":run": run_id, ":loaded": "LOADED", ":rejected": "REJECTED", ":failed": "FAILED"})
     else:
         condition = "#st = :failed"
         values[":failed"] = "FAILED"
@@ -172,6 +177,9 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str)
         if not is_condition_failure(exc):
             raise
     if run_id and get_job(job_id) is not None:
+        current = get_job(job_id) or {}
+        if current.get("runId") == run_id and current.get("status") == "FAILED":
+            return "kept"  # this run already failed with its cause recorded
         return "not-owner"
     item = {
         "jobId": job_id,

@@ -82,7 +82,9 @@ class ChunkResult:
             "valid_totals": self.summary.valid_totals.to_dict(),
             "rejected_totals": self.summary.rejected_totals.to_dict(),
             "unknownColumns": list(self.summary.unknown_columns),
-            "dates": {day: {"rows": entry["rows"], "totals": entry["totals"]} for day, entry in sorted(self.dates.items())},
+            "dates": {
+                day: {"rows": entry["rows"], "totals": entry["totals"]} for day, entry in sorted(self.dates.items())
+            },
             "idPartitions": {str(p): count for p, (_, count) in sorted(self.keys.items())},
         }
 

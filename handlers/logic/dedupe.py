@@ -16,7 +16,11 @@ import pyarrow.compute as pc
 
 def late_occurrences(shards: list[tuple[int, pa.Table]]) -> dict[int, list[int]]:
     """Chunk -> sorted lines of its late duplicates, from (chunk, occurrences) of one partition."""
-    tables = [table.append_column("chunk", pa.array(np.full(table.num_rows, chunk, dtype=np.int64))) for chunk, table in shards if table.num_rows]
+    tables = [
+        table.append_column("chunk", pa.array(np.full(table.num_rows, chunk, dtype=np.int64)))
+        for chunk, table in shards
+        if table.num_rows
+    ]
     if len(tables) < 2:
         return {}
     occurrences = pa.concat_tables(tables)

@@ -78,7 +78,8 @@ class IdKeys:
         words = struct.unpack(f"<{_WORDS}I", data.ljust(ID_BYTES, b"\0"))
         top = []
         for row in self._scalar:
-            total = row[0] + row[_WORDS + 1] * len(data) + sum(w * k for w, k in zip(words, row[1 : _WORDS + 1]))
+            products = sum(word * key for word, key in zip(words, row[1 : _WORDS + 1], strict=True))
+            total = row[0] + row[_WORDS + 1] * len(data) + products
             top.append((total & _MASK64) >> 32)
         return _signed((top[0] << 32) | top[1]), _signed((top[2] << 32) | top[3])
 

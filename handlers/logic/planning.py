@@ -235,10 +235,7 @@ class Planner:
         starts = np.empty(len(ends), dtype=np.int64)
         starts[0] = self._previous_end + 1 - base  # may be negative: began in an earlier block
         starts[1:] = ends[:-1] + 1
-        if self.csv:
-            blank = self._blank_csv(view, starts, ends)
-        else:
-            blank = self._blank_jsonl(view, starts, ends)
+        blank = self._blank_csv(view, starts, ends) if self.csv else self._blank_jsonl(view, starts, ends)
         counted = np.cumsum(~blank)
         position = 0
         while position < len(ends):

@@ -207,7 +207,11 @@ class Recorder:
         for entry, repeated in zip(pending, duplicate.tolist(), strict=True):
             if isinstance(entry, _Malformed):
                 self._reject(
-                    line=entry.line, transaction_id=None, reasons={c.MALFORMED_ROW}, details=[entry.detail], raw=entry.raw
+                    line=entry.line,
+                    transaction_id=None,
+                    reasons={c.MALFORMED_ROW},
+                    details=[entry.detail],
+                    raw=entry.raw,
                 )
             elif isinstance(entry, _Accepted):
                 if repeated:

@@ -22,9 +22,9 @@ from decimal import Decimal
 
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
 
-from handlers.config import parse_positive, parse_threshold
 from handlers.errors import InvalidInputError
 from handlers.logic.validation import FORMATS, JSONL_FORMAT, format_from_name
+from handlers.logic.values import parse_positive, parse_threshold
 from lake.layout import INCOMING, RAW
 
 S3_TRIGGER = "s3-eventbridge"

@@ -37,7 +37,9 @@ class CurrencyTotals:
 
     def to_dict(self) -> dict:
         """JSON form: currency -> [rows, minor units as text] (minor units may pass 2**53)."""
-        return {currency: [self.rows[currency], str(self.minor_units.get(currency, 0))] for currency in sorted(self.rows)}
+        return {
+            currency: [self.rows[currency], str(self.minor_units.get(currency, 0))] for currency in sorted(self.rows)
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> CurrencyTotals:

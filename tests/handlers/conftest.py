@@ -110,6 +110,18 @@ def read_object(s3, key: str) -> bytes:
     return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
 
 
+def quarantined(s3, job_id: str) -> list[dict]:
+    """The job's rejected rows, in line order (its quarantine parts, chunk by chunk)."""
+    from lake.layout import quarantine_keys
+
+    plan = get_job(job_id)["plan"]
+    return [
+        json.loads(line)
+        for key in quarantine_keys(job_id, plan["planId"], int(plan["chunks"]))
+        for line in read_object(s3, key).splitlines()
+    ]
+
+
 class Context:
     """What Powertools' inject_lambda_context reads from a Lambda context."""
 
@@ -168,7 +180,7 @@ def run_job(event: dict, *, s3=None) -> list[dict]:
         outputs.append(verdict)
         if verdict["status"] == "VALIDATED":
             for item in map_items(s3, verdict["datesKey"]):
-                invoke(transform, {**ids, "date": item})
+                invoke(transform, {**ids, "item": item})
             outputs.append(invoke(load, ids))
     finally:
         invoke(admit, {"action": "release", **job})

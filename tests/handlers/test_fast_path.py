@@ -99,7 +99,9 @@ def _text(data: bytes, *, vectorized: bool):
 
 def outputs(data: bytes, *, vectorized: bool):
     valid, rejects = [], []
-    summary = validate_text(text=_text(data, vectorized=vectorized), fmt="csv", on_valid=valid.append, on_reject=rejects.append)
+    summary = validate_text(
+        text=_text(data, vectorized=vectorized), fmt="csv", on_valid=valid.append, on_reject=rejects.append
+    )
     return summary.to_dict(), valid, rejects
 
 
