@@ -21,8 +21,9 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     of embedded-metric-format log lines (local/metrics.py).
   * S3 -> EventBridge -> Step Functions (local/events.py): the Object Created event as S3 sends
     it, input transformers, Step Functions targets, dead-letter queues, scheduled rules.
-  * S3 stores a PutObject's SHA-256 without checking it (local/moto_patches.py): a wrong one is
-    refused (BadDigest), as on AWS.
+  * local/moto_patches.py: S3 stores a PutObject's SHA-256 without checking it (a wrong one is now
+    refused, BadDigest), refused copies into Object Lock buckets; DynamoDB's conditional writes
+    were not atomic across concurrent requests.
   * The startExecution integration passed ASL's PascalCase parameters to the SDK unchanged.
   * Athena tag calls with the account-less ARNs the provider builds locally missed every resource.
   * The Step Functions ASL parser rejects an integer ToleratedFailurePercentage; the workflow
@@ -304,6 +305,7 @@ def apply_patches() -> None:
         _patch_athena()
         events.install()
         moto_patches.apply_s3_checksums()
+        moto_patches.apply_atomic_dynamodb_writes()
         _patched = True
 
 

@@ -50,34 +50,40 @@ def aws_env(monkeypatch, tmp_path):
 @pytest.fixture
 def aws(aws_env):
     """A versioned data bucket and the jobs table with its queue index, as the storage layer makes them."""
-    from local.moto_patches import apply_s3_checksums
+    from local.moto_patches import apply_atomic_dynamodb_writes, apply_s3_checksums
 
     apply_s3_checksums()
+    apply_atomic_dynamodb_writes()
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "jobId", "AttributeType": "S"},
-                {"AttributeName": "queue", "AttributeType": "S"},
-                {"AttributeName": "ticket", "AttributeType": "N"},
-            ],
-            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "queue-index",
-                    "KeySchema": [
-                        {"AttributeName": "queue", "KeyType": "HASH"},
-                        {"AttributeName": "ticket", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_jobs_table()
         yield s3
+
+
+def create_jobs_table() -> None:
+    """The jobs table with its queue index, as the storage layer makes it."""
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[
+            {"AttributeName": "jobId", "AttributeType": "S"},
+            {"AttributeName": "queue", "AttributeType": "S"},
+            {"AttributeName": "ticket", "AttributeType": "N"},
+        ],
+        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "queue-index",
+                "KeySchema": [
+                    {"AttributeName": "queue", "KeyType": "HASH"},
+                    {"AttributeName": "ticket", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def csv_text(*rows: str, header: str = HEADER) -> str:
