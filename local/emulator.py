@@ -46,6 +46,8 @@ Extra endpoints on the same server (all JSON):
        timeout shape. In Step Functions the error name is the errorType, so Retry/Catch match it.
   GET  /_pipeline/faults          -> pending faults;   DELETE /_pipeline/faults -> clear all.
   GET  /_pipeline/lambda          -> {"limit", "running", "peak", "throttled"}: Lambda concurrency
+  POST /_pipeline/lambda          {"limit": 2 | null}: the account's concurrency limit from now on
+                                  (peak and throttled counts start again)
 """
 
 from __future__ import annotations
@@ -388,6 +390,16 @@ class PipelineApp:
             result = {}
         elif path == "/_pipeline/lambda" and method == "GET":
             result = lambda_runner.SLOTS.snapshot()
+        elif path == "/_pipeline/lambda" and method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                req = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                limit = req.get("limit")
+                lambda_runner.CONFIG.concurrency = None if limit is None else int(limit)
+                lambda_runner.SLOTS.reset_counts()
+                result = lambda_runner.SLOTS.snapshot()
+            except (ValueError, TypeError) as exc:
+                status, result = "400 Bad Request", {"message": f"bad concurrency request: {exc!r}"}
         else:
             status, result = "404 Not Found", {"message": f"no such endpoint: {method} {path}"}
         return _respond(start_response, status, json.dumps(result).encode(), [("Content-Type", "application/json")])
@@ -412,6 +424,7 @@ class EmulatorHandle:
         self.server.shutdown()
         self.thread.join(timeout=10)
         self.server.server_close()
+        lambda_runner.ENVIRONMENTS.clear()
 
 
 def start(
