@@ -14,6 +14,9 @@ def test_defaults() -> None:
     assert config.object_lock_retention_years is None
     assert config.table_deletion_protection is False
     assert config.local is False
+    assert config.throughput.chunk_bytes == 128 << 20 and config.throughput.max_running_jobs == 4
+    assert config.throughput.peak_concurrency == 4 * 10 + 5
+    assert all(f.reserved_concurrency is None for f in config.functions.values())
 
 
 def test_production_like_suffix_turns_on_records_retention_and_deletion_protection() -> None:
@@ -36,7 +39,10 @@ def test_production_like_suffix_turns_on_records_retention_and_deletion_protecti
         ({"LAMBDA_RUNTIME": "python3.9"}, "LAMBDA_RUNTIME"),
         ({"LOG_RETENTION_DAYS": "8"}, "LOG_RETENTION_DAYS"),
         ({"LOG_RETENTION_DAYS": "seven"}, "LOG_RETENTION_DAYS"),
-        ({"LAMBDA_RESERVED_CONCURRENCY": "0"}, "LAMBDA_RESERVED_CONCURRENCY"),
+        ({"LAMBDA_CONCURRENCY_BUDGET": "20"}, "LAMBDA_CONCURRENCY_BUDGET"),  # 4 jobs x 10 items + 5 > 20
+        ({"MAX_RUNNING_JOBS": "0"}, "MAX_RUNNING_JOBS"),
+        ({"CHUNK_BYTES": "lots"}, "CHUNK_BYTES"),
+        ({"EXPECTED_FILE_EVERY_HOURS": "0"}, "EXPECTED_FILE_EVERY_HOURS"),
         ({"TABLE_DELETION_PROTECTION": "maybe"}, "TABLE_DELETION_PROTECTION"),
     ],
 )
