@@ -26,7 +26,8 @@ def emf_datums(line: str) -> list[tuple[str, dict[str, Any]]]:
     meta = blob.get("_aws") if isinstance(blob, dict) else None
     if not isinstance(meta, dict):
         return []
-    timestamp = datetime.fromtimestamp(int(meta.get("Timestamp", 0)) / 1000, tz=UTC)
+    # moto keeps metric times as naive UTC and compares them with the query's naive bounds
+    timestamp = datetime.fromtimestamp(int(meta.get("Timestamp", 0)) / 1000, tz=UTC).replace(tzinfo=None)
     datums = []
     for directive in meta.get("CloudWatchMetrics") or []:
         for dimension_set in directive.get("Dimensions") or [[]]:
