@@ -45,6 +45,6 @@ def get_settings() -> Settings:
         chunk_bytes=parse_positive(_required("CHUNK_BYTES"), setting="CHUNK_BYTES"),
         dedup_partition_records=parse_positive(_required("DEDUP_PARTITION_RECORDS"), setting="DEDUP_PARTITION_RECORDS"),
         max_running_jobs=parse_positive(_required("MAX_RUNNING_JOBS"), setting="MAX_RUNNING_JOBS"),
-        job_lease_seconds=parse_positive(os.environ.get("JOB_LEASE_SECONDS", "1800"), setting="JOB_LEASE_SECONDS"),
+        job_lease_seconds=parse_positive(_required("JOB_LEASE_SECONDS"), setting="JOB_LEASE_SECONDS"),
         work_dir=os.environ.get("WORK_DIR", "/tmp"),  # noqa: S108 - Lambda's only writable disk
     )

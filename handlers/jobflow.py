@@ -114,7 +114,9 @@ def task(name: str, *, statuses: tuple[str, ...]):
         def handler(event: dict, context: Any) -> dict:
             logger.append_keys(jobId=event.get("jobId"), stage=name)
             job = owned_job(event, step=name, statuses=statuses)
-            return work(job, event, get_settings())
+            result = work(job, event, get_settings())
+            jobs.touch(job_id=job["jobId"], run_id=job["runId"])
+            return result
 
         return _entry(handler)
 

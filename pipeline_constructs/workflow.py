@@ -19,6 +19,7 @@ docs/architecture.md: their retries may wait longer than an Express child may li
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,22 @@ class RetryPolicy:
 class Retries:
     transient: RetryPolicy
     throttling: RetryPolicy  # long: a job waits out a burst rather than failing
+
+
+def _waits(policy: RetryPolicy) -> float:
+    return sum(
+        min(policy.interval_seconds * policy.backoff_rate**attempt, policy.max_delay_seconds)
+        for attempt in range(policy.max_attempts)
+    )
+
+
+def longest_task_seconds(retries: Retries, *, timeout_seconds: int) -> int:
+    """The longest one task may take: its whole throttle budget waited out, then every attempt of
+    the short retry running into the task's timeout. A running job that shows no progress for
+    longer has lost its execution."""
+    attempts = retries.transient.max_attempts + 1
+    waits = _waits(retries.throttling) + _waits(retries.transient)
+    return math.ceil(waits) + attempts * (timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -85,6 +85,7 @@ class ComputeStack(LayerStack):
             "CHUNK_BYTES": str(throughput.chunk_bytes),
             "DEDUP_PARTITION_RECORDS": str(throughput.dedup_partition_records),
             "MAX_RUNNING_JOBS": str(throughput.max_running_jobs),
+            "JOB_LEASE_SECONDS": str(config.job_lease_seconds),
             "CODE_VERSION": code_package.short_hash,
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from lake import defaults
+from pipeline_constructs.workflow import Retries, RetryPolicy, longest_task_seconds
 from stacks.parameters import LAYERS
 
 # Lowercase because S3 bucket names must be; short because IAM role names stop at 64 characters.
@@ -242,6 +243,26 @@ class PipelineConfig:
     @property
     def name_prefix(self) -> str:
         return "pipeline"
+
+    @property
+    def retries(self) -> Retries:
+        """The two retry budgets of every task: transient errors (short), throttling (long)."""
+        throughput = self.throughput
+        return Retries(
+            transient=RetryPolicy(interval_seconds=self.retry_interval_seconds, max_attempts=self.retry_max_attempts),
+            throttling=RetryPolicy(
+                interval_seconds=throughput.throttle_retry_interval_seconds,
+                max_attempts=throughput.throttle_retry_max_attempts,
+                max_delay_seconds=throughput.throttle_retry_max_delay_seconds,
+            ),
+        )
+
+    @property
+    def job_lease_seconds(self) -> int:
+        """How long a running job may show no progress before its slot is freed or a new start
+        takes it over: the longest any of its tasks may take."""
+        slowest = max(settings.timeout_seconds for settings in self.functions.values())
+        return longest_task_seconds(self.retries, timeout_seconds=slowest)
 
     def resource_name(self, purpose: str) -> str:
         """Every named resource carries the suffix, so two environments share an account."""

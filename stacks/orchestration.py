@@ -26,8 +26,6 @@ from pipeline_constructs.iam import WRITE_TRACES, Condition, Statement, policy_d
 from pipeline_constructs.workflow import (
     MAP_RUNS_PREFIX,
     MapConcurrency,
-    Retries,
-    RetryPolicy,
     TaskFunction,
     build_definition,
 )
@@ -82,16 +80,7 @@ class OrchestrationStack(LayerStack):
             },
             alert_topic_arn=topic.arn,
             bucket=bucket_name,
-            retries=Retries(
-                transient=RetryPolicy(
-                    interval_seconds=config.retry_interval_seconds, max_attempts=config.retry_max_attempts
-                ),
-                throttling=RetryPolicy(
-                    interval_seconds=throughput.throttle_retry_interval_seconds,
-                    max_attempts=throughput.throttle_retry_max_attempts,
-                    max_delay_seconds=throughput.throttle_retry_max_delay_seconds,
-                ),
-            ),
+            retries=config.retries,
             concurrency=MapConcurrency(
                 chunks=throughput.map_max_concurrency, partitions=throughput.map_max_concurrency
             ),

@@ -244,6 +244,22 @@ def transfer_source(*, sha256: str, from_job_id: str, to_job_id: str, timestamp:
         raise
 
 
+def touch(*, job_id: str, run_id: str) -> None:
+    """Note progress of this run (a chunk done), so admission does not take a busy job's slot
+    back during a long map. Nothing if the run no longer owns the job."""
+    try:
+        table().update_item(
+            Key={"jobId": job_id},
+            UpdateExpression="SET updatedAt = :now",
+            ConditionExpression="#run = :run",
+            ExpressionAttributeNames={"#run": "runId"},
+            ExpressionAttributeValues={":run": run_id, ":now": now_epoch()},
+        )
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
+
+
 def admit(*, job_id: str, run_id: str, timestamp: str) -> bool:
     """QUEUED -> ADMITTED for this run, taking the job off the waiting index. False if it moved."""
     try:

@@ -30,6 +30,7 @@ def aws_env(monkeypatch, tmp_path):
         "CHUNK_BYTES": str(128 << 20),
         "DEDUP_PARTITION_RECORDS": "4000000",
         "MAX_RUNNING_JOBS": "4",
+        "JOB_LEASE_SECONDS": "1800",
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "FinancialPipeline",
         "CODE_VERSION": "test-version",

@@ -2,6 +2,7 @@
 admission, and chunked jobs giving the answers of one chunk."""
 
 import json
+import os
 import threading
 from unittest import mock
 
@@ -334,6 +335,22 @@ def test_a_slot_held_by_a_job_that_ended_is_freed(aws, settings):
     assert invoke(admit, {"action": "arrive", **first})["admitted"] is True
     invoke(failure, {**first, "error": {"Error": "X", "Cause": "died without releasing"}})
     assert invoke(admit, {"action": "arrive", **second})["admitted"] is True  # a's slot was abandoned
+
+
+def test_chunks_done_keep_a_long_job_its_slot(aws, settings):
+    settings(MAX_RUNNING_JOBS="1", CHUNK_BYTES="64")
+    first, second = (invoke(ingest, put_incoming(aws, job_id=j, body=good_file(6))) for j in ("long", "next"))
+    invoke(admit, {"action": "arrive", **first})
+    planned = invoke(plan, first)
+    chunks = map_items(aws, planned["chunksKey"])
+    lease = int(os.environ["JOB_LEASE_SECONDS"])
+    started = get_job("long")["updatedAt"]
+    for n, chunk in enumerate(chunks, start=1):  # each chunk ends just within the lease of the last
+        with mock.patch("handlers.dal.jobs.now_epoch", return_value=started + n * (lease - 1)):
+            invoke(validate, {**planned, "chunk": chunk})
+            assert invoke(admit, {"action": "arrive", **second})["admitted"] is False
+    with mock.patch("handlers.dal.jobs.now_epoch", return_value=started + (len(chunks) + 1) * lease):
+        assert invoke(admit, {"action": "arrive", **second})["admitted"] is True  # then it went silent
 
 
 def test_a_drain_restarts_an_admitted_job_whose_start_was_lost(aws, settings):

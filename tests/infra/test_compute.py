@@ -46,6 +46,7 @@ def test_function_settings(synthesized: Synth, config: PipelineConfig, name: str
     assert env["JOBS_TABLE"] == "${data.aws_ssm_parameter.import-table-name.value}"
     assert env["ENVIRONMENT_SUFFIX"] == "qa7" and env["CHUNK_BYTES"] == str(config.throughput.chunk_bytes)
     assert env["MAX_RUNNING_JOBS"] == str(config.throughput.max_running_jobs)
+    assert env["JOB_LEASE_SECONDS"] == str(config.job_lease_seconds)
     assert len(env["CODE_VERSION"]) == 12
     assert function["logging_config"]["log_group"].startswith(f"${{aws_cloudwatch_log_group.{name}_logs_")
 

@@ -19,6 +19,16 @@ def test_defaults() -> None:
     assert all(f.reserved_concurrency is None for f in config.functions.values())
 
 
+def test_a_job_keeps_its_slot_while_any_one_task_may_still_be_running() -> None:
+    config = from_env({})
+    throttle_waits = 5 + 10 + 20 + 40 + 80 + 160 + 14 * 300  # doubling from 5 s, capped at 300 s, 20 times
+    transient_waits = 2 + 4 + 8 + 16
+    slowest_attempts = (4 + 1) * (900 + 60)  # the first try and 4 retries of a 900 s function, with margin
+    assert config.job_lease_seconds == throttle_waits + transient_waits + slowest_attempts
+    shorter = from_env({"THROTTLE_RETRY_MAX_ATTEMPTS": "1", "RETRY_MAX_ATTEMPTS": "1"})
+    assert shorter.job_lease_seconds == 5 + 2 + 2 * 960
+
+
 def test_production_like_suffix_turns_on_records_retention_and_deletion_protection() -> None:
     config = from_env({"ENVIRONMENT_SUFFIX": "prod"})
     assert config.object_lock_retention_years == 7
