@@ -53,7 +53,8 @@ def chunk_summary_key(job_id: str, plan_id: str, chunk: int) -> str:
 
 
 def chunk_rows_key(job_id: str, plan_id: str, chunk: int, booking_date: str) -> str:
-    return f"{chunk_prefix(job_id, plan_id, chunk)}/{PARTITION_KEY}={booking_date}.parquet"
+    """A chunk's valid rows of one booking date (an Arrow file: read whole by transform)."""
+    return f"{chunk_prefix(job_id, plan_id, chunk)}/{PARTITION_KEY}={booking_date}.arrow"
 
 
 def chunk_keys_key(job_id: str, plan_id: str, chunk: int, partition: int) -> str:

@@ -1,7 +1,7 @@
 """The columns of the published tables, written once.
 
 Transform builds its Parquet schema from these (handlers/logic/curated.py) and the storage
-layer builds the Glue tables from them (stacks/catalog.py), so the files and the catalog
+layer builds the Glue tables from them (pipeline_constructs/catalog.py), so the files and the catalog
 cannot disagree. The partition key is not a column of the files: it is the `booking_date=`
 part of their keys (Hive layout), which the tables' partition projection reads.
 """

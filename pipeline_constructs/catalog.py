@@ -43,8 +43,8 @@ def projection_parameters(*, bucket: str, table: schema.Table, first_date: str) 
         f"projection.{key}.range": f"{first_date},NOW+1YEARS",
         f"projection.{key}.interval": "1",
         f"projection.{key}.interval.unit": "DAYS",
-        # "$${" is Terraform's escape for the literal "${" Athena reads.
-        "storage.location.template": f"s3://{bucket}/{layout.partition_template(table.name)}".replace("${", "$${"),
+        # "$${" is Terraform's escape for the literal "${" Athena reads; the bucket is a reference.
+        "storage.location.template": f"s3://{bucket}/" + layout.partition_template(table.name).replace("${", "$${"),
     }
 
 

@@ -53,7 +53,6 @@ class SecureBucket(Construct):
         object_lock_years: int | None = None,
         extra_policy_statements: Sequence[Statement] = (),
         force_destroy: bool = False,
-        event_notifications: bool = False,
     ) -> None:
         """`kms_key_arn=None` means SSE-S3, which S3 server access logging requires of its target."""
         super().__init__(scope, id_)
@@ -122,9 +121,9 @@ class SecureBucket(Construct):
                 target_prefix=f"s3/{bucket_name}/",
                 depends_on=[access_logs.policy],  # S3 checks that the target lets log delivery write
             )
-        if event_notifications:
-            # Every event to EventBridge, where rules pick what they start (no per-bucket wiring).
-            S3BucketNotification(self, "notifications", bucket=self.bucket.id, eventbridge=True)
+        # Every bucket's events go to EventBridge, where rules pick what they act on (an upload to
+        # incoming/ starts a job); events no rule matches cost nothing.
+        S3BucketNotification(self, "notifications", bucket=self.bucket.id, eventbridge=True)
         if object_lock_years:
             S3BucketObjectLockConfigurationA(
                 self,

@@ -71,7 +71,6 @@ class StorageStack(LayerStack):
             object_lock_years=config.object_lock_retention_years,
             lifecycle_rules=_data_lifecycle(config.lifecycle),
             force_destroy=config.force_destroy_buckets and not config.records_retention_enabled,
-            event_notifications=True,  # uploads to incoming/ start jobs (orchestration layer's rule)
         )
         self.table = DynamodbTable(
             self,
