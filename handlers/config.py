@@ -1,41 +1,30 @@
-"""Configuration from environment variables, read once on first use."""
+"""The functions' settings, from the environment the compute layer sets, read once on first use."""
 
 from __future__ import annotations
 
 import functools
 import os
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from handlers.errors import InvalidInputError
-
-DEFAULT_REJECT_THRESHOLD = "0.05"
+from handlers.logic.values import parse_positive, parse_threshold
 
 
 @dataclass(frozen=True)
 class Settings:
     data_bucket: str
     jobs_table: str
+    environment: str
     reject_threshold: Decimal
     code_version: str
-    # Transaction ids kept in memory before duplicate detection spills to local disk.
-    dedup_memory_entries: int
-    # Seconds without progress after which an in-progress job may be taken over by a new start.
+    chunk_bytes: int
+    dedup_partition_records: int
+    max_running_jobs: int
+    # Seconds without progress after which a running job counts as abandoned (its slot is freed
+    # and a new start may take it over).
     job_lease_seconds: int
     work_dir: str
-
-
-def parse_threshold(value: object, *, setting: str) -> Decimal:
-    """A rejected-row share between 0 and 1, exact. ``setting`` names the source in errors."""
-    if isinstance(value, bool) or value is None:
-        raise InvalidInputError(f"{setting} must be a number between 0 and 1, got {value!r}")
-    try:
-        threshold = Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidInputError(f"{setting} must be a number between 0 and 1, got {value!r}") from None
-    if not threshold.is_finite() or not Decimal(0) <= threshold <= Decimal(1):
-        raise InvalidInputError(f"{setting} must be a number between 0 and 1, got {value!r}")
-    return threshold
 
 
 def _required(name: str) -> str:
@@ -50,11 +39,12 @@ def get_settings() -> Settings:
     return Settings(
         data_bucket=_required("DATA_BUCKET"),
         jobs_table=_required("JOBS_TABLE"),
-        reject_threshold=parse_threshold(
-            os.environ.get("REJECT_THRESHOLD", DEFAULT_REJECT_THRESHOLD), setting="REJECT_THRESHOLD"
-        ),
+        environment=_required("ENVIRONMENT_SUFFIX"),
+        reject_threshold=parse_threshold(_required("REJECT_THRESHOLD"), setting="REJECT_THRESHOLD"),
         code_version=os.environ.get("CODE_VERSION", "unknown"),
-        dedup_memory_entries=int(os.environ.get("DEDUP_MEMORY_ENTRIES", "1000000")),
-        job_lease_seconds=int(os.environ.get("JOB_LEASE_SECONDS", "1800")),
+        chunk_bytes=parse_positive(_required("CHUNK_BYTES"), setting="CHUNK_BYTES"),
+        dedup_partition_records=parse_positive(_required("DEDUP_PARTITION_RECORDS"), setting="DEDUP_PARTITION_RECORDS"),
+        max_running_jobs=parse_positive(_required("MAX_RUNNING_JOBS"), setting="MAX_RUNNING_JOBS"),
+        job_lease_seconds=parse_positive(_required("JOB_LEASE_SECONDS"), setting="JOB_LEASE_SECONDS"),
         work_dir=os.environ.get("WORK_DIR", "/tmp"),  # noqa: S108 - Lambda's only writable disk
     )

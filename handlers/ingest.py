@@ -1,131 +1,124 @@
-"""Ingest: register the job (conditional write), land inline data, record the source's identity."""
+"""Ingest: register the job and queue it for a slot.
+
+Light work on purpose (a HEAD of the source, a few DynamoDB writes): it runs for every start, also
+during a burst, before admission. Reading and planning the file is the plan stage's, once the job
+holds a slot. Outcomes (``status`` of the output):
+
+* ``QUEUED``: a new job (or a new run of a FAILED one), waiting for admission;
+* ``DUPLICATE``: the same job is already queued or running (an event delivered twice, or a manual
+  start beside the upload's): nothing is touched;
+* ``REPLAY``: the job already finished; its stored result, nothing rewritten.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import uuid
 
 from handlers import jobflow
-from handlers.config import Settings, get_settings
-from handlers.dal import jobs, objects
-from handlers.errors import DuplicateSourceError, JobConflictError, JobInProgressError
-from handlers.logic.requests import IngestRequest, inline_bytes, parse_ingest_request
-from handlers.logic.streams import CountingReader, open_text
-from handlers.logic.validation import count_records
-from handlers.observability import bind_job, logger
+from handlers.config import Settings
+from handlers.dal import admission, jobs, objects
+from handlers.errors import JobConflictError, JobInProgressError
+from handlers.logic.requests import (
+    JOB_ID_METADATA,
+    IngestRequest,
+    check_job_id,
+    inline_bytes,
+    job_id_for_object,
+    parse_ingest_request,
+)
+from handlers.observability import logger
+from lake.layout import raw_key
 
 MAX_REGISTRATION_ATTEMPTS = 3
+DUPLICATE = "DUPLICATE"
+REPLAY = "REPLAY"
 
 
-def lambda_handler(event: dict, context: object) -> dict:
-    settings = get_settings()
+@jobflow.entry("ingest")
+def lambda_handler(event: dict, settings: Settings) -> dict:
+    """``event``: ``{"input": <the execution input>, "executionArn": ...}`` from the state machine,
+    or the execution input itself."""
+    execution_arn = event.get("executionArn") if "input" in event else None
+    event = event.get("input", event)
+    if isinstance(execution_arn, str):
+        event = {**event, "executionArn": execution_arn}
     request = parse_ingest_request(event, default_bucket=settings.data_bucket)
-    bind_job(job_id=request.job_id, stage="ingest")
-    source = describe_source(request=request, settings=settings)
+    job_id, source = describe_source(request=request, settings=settings)
+    logger.append_keys(jobId=job_id)
     logger.info("source described", extra={"source": source})
-    return register_job(request=request, source=source, settings=settings)
+    return register_job(job_id=job_id, request=request, source=source, settings=settings, event=event)
 
 
-def describe_source(*, request: IngestRequest, settings: Settings) -> dict:
-    """bucket, key, etag, sha256, bytes, format and row count of the job's input."""
+def describe_source(*, request: IngestRequest, settings: Settings) -> tuple[str, dict]:
+    """The job id and the source's identity: bucket, key, version, ETag, bytes, format."""
     if request.inline_data is not None:
         body = inline_bytes(request.inline_data)
         sha256 = hashlib.sha256(body).hexdigest()
-        rows = count_records(text=open_text(CountingReader(io.BytesIO(body))), fmt=request.fmt)
         # Keyed by digest: a conflicting request for the same jobId can never overwrite it.
-        key = f"raw/{request.job_id}/{sha256}.jsonl"
+        key = raw_key(request.job_id, sha256)
         etag = objects.put_bytes(bucket=settings.data_bucket, key=key, body=body, content_type="application/x-ndjson")
-        return {
-            "bucket": settings.data_bucket,
-            "key": key,
-            "etag": etag,
-            "sha256": sha256,
-            "bytes": len(body),
-            "format": request.fmt,
-            "rows": rows,
-            "inline": True,
-        }
-
-    etag = objects.head_object(bucket=request.bucket, key=request.key)["ETag"]
-    reader = CountingReader(objects.open_object(bucket=request.bucket, key=request.key, etag=etag), hash_sha256=True)
-    rows = count_records(text=open_text(reader), fmt=request.fmt)
-    reader.drain()
-    return {
-        "bucket": request.bucket,
-        "key": request.key,
-        "etag": etag,
-        "sha256": reader.hexdigest(),
-        "bytes": reader.bytes_read,
+        source = {"bucket": settings.data_bucket, "key": key, "etag": etag, "bytes": len(body), "inline": True}
+        return request.job_id, {**source, "format": request.fmt, "versionId": None}
+    head = objects.head_object(bucket=request.source.bucket, key=request.source.key)
+    version = request.source.version_id or head.get("VersionId")
+    job_id = request.job_id
+    if job_id is None:  # an upload: named by its producer, or by the object version
+        named = (head.get("Metadata") or {}).get(JOB_ID_METADATA)
+        job_id = check_job_id(named) if named else job_id_for_object(key=request.source.key, version_id=version)
+    return job_id, {
+        "bucket": request.source.bucket,
+        "key": request.source.key,
+        "versionId": version,
+        "etag": head["ETag"],
+        "bytes": int(head["ContentLength"]),
         "format": request.fmt,
-        "rows": rows,
         "inline": False,
     }
 
 
-def _new_job(*, request: IngestRequest, source: dict, settings: Settings) -> tuple[dict, dict]:
+def _same_source(a: dict, b: dict) -> bool:
+    return all(a.get(field) == b.get(field) for field in ("bucket", "key", "versionId", "etag"))
+
+
+def _new_job(*, job_id: str, request: IngestRequest, source: dict, settings: Settings, event: dict) -> dict:
     now = jobflow.utc_now()
-    run_id = uuid.uuid4().hex
-    output = {
-        "jobId": request.job_id,
-        "status": jobflow.RECEIVED,
-        "runId": run_id,
-        "rows": source["rows"],
-        "sha256": source["sha256"],
-    }
-    if request.force:
-        output["force"] = True
+    params: dict[str, object] = {"force": request.force}
     if request.reject_threshold is not None:
-        output["rejectThreshold"] = str(request.reject_threshold)
-    item = {
-        "jobId": request.job_id,
-        "status": jobflow.RECEIVED,
-        "runId": run_id,
-        "source": {k: source[k] for k in ("bucket", "key", "etag", "sha256", "bytes", "format", "inline")},
-        "counts": {"received": source["rows"]},
+        params["rejectThreshold"] = str(request.reject_threshold)
+    if request.chunk_bytes is not None:
+        params["chunkBytes"] = request.chunk_bytes
+    return {
+        "jobId": job_id,
+        "status": jobflow.QUEUED,
+        "runId": uuid.uuid4().hex,
+        "ticket": admission.take_ticket(),
+        "queue": admission.WAITING,
+        "trigger": request.trigger,
+        "source": source,
+        "counts": {},
         "totals": {},
         "outputs": {},
-        "params": {
-            "force": request.force,
-            **({"rejectThreshold": output["rejectThreshold"]} if "rejectThreshold" in output else {}),
-        },
-        "results": {"ingest": json.dumps(output, sort_keys=True)},
-        "stageTimes": {"received": now},
+        "params": params,
+        "results": {},
+        "stageTimes": {"queued": now},
         "codeVersion": settings.code_version,
         "createdAt": now,
         "updatedAt": jobs.now_epoch(),
+        **({"executionArn": event["executionArn"]} if isinstance(event.get("executionArn"), str) else {}),
     }
-    return item, output
 
 
-def _claim_source(*, request: IngestRequest, sha256: str) -> None:
-    now = jobflow.utc_now()
-    owner = jobs.claim_source(sha256=sha256, job_id=request.job_id, timestamp=now)
-    if owner is None:
-        return
-    owner_job = jobs.get_job(owner)
-    owner_status = (owner_job or {}).get("status")
-    if owner_status in (jobflow.FAILED, jobflow.REJECTED, None) or request.force:
-        if jobs.transfer_source(sha256=sha256, from_job_id=owner, to_job_id=request.job_id, timestamp=now):
-            return
-        raise JobConflictError(f"source sha256 {sha256} changed owner while job {request.job_id} claimed it")
-    raise DuplicateSourceError(
-        f"job {request.job_id}: a file with sha256 {sha256} was already taken by job {owner} "
-        f'(status {owner_status}); pass "force": true to process it again'
-    )
-
-
-def register_job(*, request: IngestRequest, source: dict, settings: Settings) -> dict:
-    job_id = request.job_id
+def register_job(*, job_id: str, request: IngestRequest, source: dict, settings: Settings, event: dict) -> dict:
     for _ in range(MAX_REGISTRATION_ATTEMPTS):
         existing = jobs.get_job(job_id)
         if existing is not None:
-            replay = _check_existing(request=request, source=source, existing=existing, settings=settings)
-            if replay is not None:
-                return replay
-        _claim_source(request=request, sha256=source["sha256"])
-        item, output = _new_job(request=request, source=source, settings=settings)
+            outcome = _check_existing(
+                job_id=job_id, request=request, source=source, existing=existing, settings=settings
+            )
+            if outcome is not None:
+                return outcome
+        item = _new_job(job_id=job_id, request=request, source=source, settings=settings, event=event)
         if existing is None:
             registered = jobs.put_new_job(item)
         else:
@@ -133,31 +126,34 @@ def register_job(*, request: IngestRequest, source: dict, settings: Settings) ->
                 item, expected_run_id=existing.get("runId"), expected_updated_at=existing.get("updatedAt")
             )
         if registered:
-            logger.info("job registered", extra={"runId": output["runId"], "rows": source["rows"]})
-            return output
+            logger.info("job queued", extra={"runId": item["runId"], "ticket": item["ticket"]})
+            return {"jobId": job_id, "runId": item["runId"], "status": jobflow.QUEUED, "ticket": item["ticket"]}
     raise JobInProgressError(f"job {job_id} is being registered by another execution; this start stops")
 
 
-def _check_existing(*, request: IngestRequest, source: dict, existing: dict, settings: Settings) -> dict | None:
-    """The stored result for a replay, None when this start may take the job over, else raise."""
-    job_id = request.job_id
+def _check_existing(
+    *, job_id: str, request: IngestRequest, source: dict, existing: dict, settings: Settings
+) -> dict | None:
+    """The outcome of a start for a job that exists; None when this start takes the job over."""
     status = existing.get("status")
-    same_content = (existing.get("source") or {}).get("sha256") == source["sha256"]
-    if not same_content and not request.force:
+    same = _same_source(existing.get("source") or {}, source) or (
+        request.inline_data is not None and (existing.get("source") or {}).get("key") == source["key"]
+    )
+    if not same and not request.force:
         raise JobConflictError(
-            f"job {job_id} is already registered with other content (sha256 "
-            f"{(existing.get('source') or {}).get('sha256')}, not {source['sha256']}); "
-            'use a new jobId or pass "force": true'
+            f"job {job_id} is already registered with another source ({(existing.get('source') or {}).get('key')}, "
+            f'ETag {(existing.get("source") or {}).get("etag")}); use a new jobId or pass "force": true'
         )
-    if same_content and status in jobflow.TERMINAL_STATUSES and not request.force:
+    if request.force:
+        return None
+    if status in jobflow.FINISHED_STATUSES:
         logger.info("replay of a finished job; returning the stored result", extra={"status": status})
-        return {**jobs.stored_result(existing, "ingest"), "replay": True}
+        return {"jobId": job_id, "runId": existing.get("runId"), "status": REPLAY, "jobStatus": status}
+    if status == jobflow.FAILED:
+        return None  # a new run takes the failed job over
     idle_seconds = jobs.now_epoch() - int(existing.get("updatedAt") or 0)
-    if status in jobflow.IN_PROGRESS_STATUSES and not request.force and idle_seconds < settings.job_lease_seconds:
-        raise JobInProgressError(
-            f"job {job_id} is {status} in another execution (run {existing.get('runId')}, "
-            f"idle {idle_seconds}s); "
-            f"this start stops. It may take over after {settings.job_lease_seconds}s without progress, "
-            'or with "force": true'
-        )
-    return None
+    if idle_seconds >= settings.job_lease_seconds and status != jobflow.QUEUED:
+        logger.warning("taking over an abandoned job", extra={"status": status, "idleSeconds": idle_seconds})
+        return None
+    logger.info("the job is already queued or running; this start ends", extra={"status": status})
+    return {"jobId": job_id, "runId": existing.get("runId"), "status": DUPLICATE, "jobStatus": status}

@@ -1,42 +1,49 @@
-"""The job life cycle shared by the stages: ownership checks, replayed results, completion."""
+"""The job life cycle shared by the stages: ownership, replayed results, completion, and the
+Powertools decorators every entry runs under.
+
+A *stage* (plan, summarize, load) moves the job's status and stores its output on the job, so a
+retried or replayed stage returns what it returned before. A *task* (one chunk, one id
+partition, one booking date of a Distributed Map) only checks that its run still owns the job;
+its completion marker is its own output in S3.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from handlers.config import Settings, get_settings
 from handlers.dal import jobs
 from handlers.errors import InvalidInputError, JobConflictError, JobNotFoundError, JobStateError
+from handlers.observability import logger, metrics, tracer
 
+QUEUED = "QUEUED"
+ADMITTED = "ADMITTED"
 RECEIVED = "RECEIVED"
 VALIDATED = "VALIDATED"
-TRANSFORMED = "TRANSFORMED"
 LOADED = "LOADED"
 REJECTED = "REJECTED"
 FAILED = "FAILED"
-TERMINAL_STATUSES = (LOADED, REJECTED)
-IN_PROGRESS_STATUSES = (RECEIVED, VALIDATED, TRANSFORMED)
-
-# Execution-input options that every stage copies into its output for the stages after it.
-FORWARDED_FIELDS = ("force", "rejectThreshold")
+FINISHED_STATUSES = (LOADED, REJECTED)
+RUNNING_STATUSES = (ADMITTED, RECEIVED, VALIDATED)
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def job_id_from(event: dict) -> str:
+def job_id_from(event: object) -> str:
     job_id = event.get("jobId") if isinstance(event, dict) else None
     if not isinstance(job_id, str) or not job_id or len(job_id) > 200 or "/" in job_id:
         raise InvalidInputError(f"jobId must be a non-empty string without '/', got {job_id!r}")
     return job_id
 
 
-def forwarded(event: dict) -> dict:
-    return {name: event[name] for name in FORWARDED_FIELDS if name in event}
-
-
-def begin_stage(*, event: dict, stage: str, from_statuses: tuple[str, ...]) -> tuple[dict, dict | None]:
-    """The job record, and this stage's earlier result if it already completed for this run."""
+def owned_job(event: dict, *, step: str, statuses: tuple[str, ...]) -> dict:
+    """The job record, if the event's run owns it and it is in one of ``statuses``."""
     job_id = job_id_from(event)
     run_id = event.get("runId")
     job = jobs.get_job(job_id)
@@ -46,23 +53,91 @@ def begin_stage(*, event: dict, stage: str, from_statuses: tuple[str, ...]) -> t
         raise JobConflictError(
             f"job {job_id} is owned by run {job.get('runId')}, not by this run {run_id}; this run stops"
         )
-    previous = jobs.stored_result(job, stage)
-    if previous is not None:
-        return job, previous
-    if job.get("status") not in from_statuses:
-        raise JobStateError(f"job {job_id} is {job.get('status')}; {stage} runs only from {' or '.join(from_statuses)}")
-    return job, None
+    if job.get("status") not in statuses:
+        raise JobStateError(f"job {job_id} is {job.get('status')}; {step} runs only from {' or '.join(statuses)}")
+    return job
 
 
-def complete_stage(
-    *,
-    job: dict,
-    stage: str,
-    from_statuses: tuple[str, ...],
-    status: str,
-    output: dict,
-    attributes: dict[str, object],
-) -> dict:
+@dataclass(frozen=True)
+class Outcome:
+    """What a stage did: the job's new status, the output for the state machine, what to record."""
+
+    status: str
+    output: dict
+    attributes: dict[str, object] = field(default_factory=dict)
+
+
+def _entry(handler: Callable[[dict, Any], dict]) -> Callable[[dict, Any], dict]:
+    """Logging with the Lambda context, a trace segment and the metrics flushed at the end."""
+    return logger.inject_lambda_context(clear_state=True)(
+        tracer.capture_lambda_handler(metrics.log_metrics(handler), capture_response=False)
+    )
+
+
+def stage(name: str, *, from_statuses: tuple[str, ...]):
+    """Decorate ``work(job, event, settings) -> Outcome`` as the Lambda entry of a stage."""
+
+    def decorate(work: Callable[[dict, dict, Settings], Outcome]) -> Callable[[dict, Any], dict]:
+        @functools.wraps(work)
+        def handler(event: dict, context: Any) -> dict:
+            job_id = job_id_from(event)
+            logger.append_keys(jobId=job_id, stage=name)
+            job = jobs.get_job(job_id)
+            if job is None:
+                raise JobNotFoundError(f"job {job_id} is not registered; ingest must run first")
+            if job.get("runId") != event.get("runId"):
+                raise JobConflictError(
+                    f"job {job_id} is owned by run {job.get('runId')}, not by this run {event.get('runId')}; "
+                    "this run stops"
+                )
+            previous = jobs.stored_result(job, name)
+            if previous is not None:
+                logger.info(f"{name} already completed for this run; returning the stored result")
+                return previous
+            if job.get("status") not in from_statuses:
+                raise JobStateError(
+                    f"job {job_id} is {job.get('status')}; {name} runs only from {' or '.join(from_statuses)}"
+                )
+            outcome = work(job, event, get_settings())
+            return complete_stage(job=job, stage=name, from_statuses=from_statuses, outcome=outcome)
+
+        return _entry(handler)
+
+    return decorate
+
+
+def task(name: str, *, statuses: tuple[str, ...]):
+    """Decorate ``work(job, event, settings) -> dict`` as the Lambda entry of a Map task."""
+
+    def decorate(work: Callable[[dict, dict, Settings], dict]) -> Callable[[dict, Any], dict]:
+        @functools.wraps(work)
+        def handler(event: dict, context: Any) -> dict:
+            logger.append_keys(jobId=event.get("jobId"), stage=name)
+            job = owned_job(event, step=name, statuses=statuses)
+            result = work(job, event, get_settings())
+            jobs.touch(job_id=job["jobId"], run_id=job["runId"])
+            return result
+
+        return _entry(handler)
+
+    return decorate
+
+
+def entry(name: str):
+    """Decorate a plain entry (register, admit, failure): logging, tracing, metrics."""
+
+    def decorate(work: Callable[[dict, Settings], dict]) -> Callable[[dict, Any], dict]:
+        @functools.wraps(work)
+        def handler(event: dict, context: Any) -> dict:
+            logger.append_keys(stage=name)
+            return work(event if isinstance(event, dict) else {}, get_settings())
+
+        return _entry(handler)
+
+    return decorate
+
+
+def complete_stage(*, job: dict, stage: str, from_statuses: tuple[str, ...], outcome: Outcome) -> dict:
     """Persist the stage's outcome once and return the output the state machine passes on."""
     job_id = job["jobId"]
     done = jobs.complete_stage(
@@ -70,13 +145,13 @@ def complete_stage(
         run_id=job["runId"],
         stage=stage,
         from_statuses=from_statuses,
-        status=status,
-        output=output,
-        attributes=attributes,
+        status=outcome.status,
+        output=outcome.output,
+        attributes=outcome.attributes,
         timestamp=utc_now(),
     )
     if done:
-        return output
+        return outcome.output
     current = jobs.get_job(job_id) or {}
     previous = jobs.stored_result(current, stage)
     if current.get("runId") == job["runId"] and previous is not None:

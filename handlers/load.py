@@ -1,137 +1,110 @@
-"""Load: reconcile, publish curated files to processed/, then commit the manifest last."""
+"""Load: reconcile the whole job, publish every file under processed/, then commit the manifest.
+
+Nothing is published unless rows received = loaded + rejected and the per-currency rows and
+sums of the files equal what validation counted. Each file is copied server-side and checked
+against the SHA-256 transform recorded (S3 keeps every object's checksum). The manifest is
+written last: only it makes the files part of the data set, so a reader of manifests never sees
+half a job.
+"""
 
 from __future__ import annotations
 
-import os
-import tempfile
+from datetime import datetime
 
 from handlers import jobflow
-from handlers.config import get_settings
+from handlers.config import Settings
 from handlers.dal import objects
 from handlers.errors import ReconciliationError
-from handlers.logic.curated import sum_by_currency
 from handlers.logic.totals import CurrencyTotals
-from handlers.observability import bind_job, logger
-
-STAGE = "load"
-
-
-def manifest_key(job_id: str) -> str:
-    return f"manifests/{job_id}.json"
+from handlers.observability import BYTES_PROCESSED, JOB_DURATION, JOBS_LOADED, ROWS_LOADED, MetricUnit, count, logger
+from lake import layout
 
 
-def processed_key(*, job_id: str, booking_date: str) -> str:
-    return f"processed/transactions/booking_date={booking_date}/{job_id}-part-0.parquet"
-
-
-def daily_totals_key(job_id: str) -> str:
-    return f"processed/daily_totals/{job_id}.parquet"
-
-
-def lambda_handler(event: dict, context: object) -> dict:
-    bind_job(job_id=event.get("jobId"), stage=STAGE)
-    job, previous = jobflow.begin_stage(event=event, stage=STAGE, from_statuses=(jobflow.TRANSFORMED,))
-    if previous is not None:
-        logger.info("load already completed for this run; returning the stored result")
-        return previous
-    settings = get_settings()
-    bucket = settings.data_bucket
-    job_id = job["jobId"]
-    index = objects.get_json(bucket=bucket, key=job["outputs"]["curatedIndex"])
-    if index.get("runId") != job["runId"]:
-        raise ReconciliationError(f"job {job_id}: curated index belongs to run {index.get('runId')}")
-
+@jobflow.stage("load", from_statuses=(jobflow.VALIDATED,))
+def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcome:
+    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.data_bucket
+    items = objects.get_json(bucket=bucket, key=layout.dates_key(job_id, plan_id))
+    dates = [date for item in items for date in item["dates"]]
+    indexes = objects.parallel(
+        lambda date: objects.get_json(bucket=bucket, key=layout.curated_index_key(job_id, date["bookingDate"])), dates
+    )
+    for index in indexes:
+        if (index["runId"], index["planId"]) != (job["runId"], plan_id):
+            raise ReconciliationError(f"job {job_id}: the index of {index['bookingDate']} belongs to another run")
     loaded = CurrencyTotals()
-    files = []
-    with tempfile.TemporaryDirectory(dir=settings.work_dir) as work:
-        for number, entry in enumerate(index["transactions"]):
-            path = os.path.join(work, f"part-{number}.parquet")
-            sha256, size = objects.download_file(bucket=bucket, key=entry["key"], path=path)
-            if sha256 != entry["sha256"]:
-                raise ReconciliationError(
-                    f"job {job_id}: {entry['key']} has sha256 {sha256}, index says {entry['sha256']}"
-                )
-            rows, rows_by_currency, minor_by_currency = sum_by_currency(path)
-            if rows != entry["rows"]:
-                raise ReconciliationError(f"job {job_id}: {entry['key']} holds {rows} rows, index says {entry['rows']}")
-            for currency, count in rows_by_currency.items():
-                loaded.rows[currency] = loaded.rows.get(currency, 0) + count
-                loaded.minor_units[currency] = loaded.minor_units.get(currency, 0) + minor_by_currency[currency]
-            files.append(
-                {
-                    "key": processed_key(job_id=job_id, booking_date=entry["bookingDate"]),
-                    "bookingDate": entry["bookingDate"],
-                    "rows": rows,
-                    "bytes": size,
-                    "sha256": sha256,
-                    "verifiedPath": path,
-                }
-            )
-        reconciliation = reconcile(job=job, loaded=loaded)
+    for index in indexes:
+        loaded.merge(CurrencyTotals.from_dict(index["totals"]))
+    reconciliation = reconcile(job=job, loaded=loaded)
 
-        # Publish exactly the bytes just verified (the upload carries their SHA-256, which a bucket
-        # with Object Lock requires), then commit: only the manifest makes them part of the data set.
-        for entry in files:
-            objects.upload_file(
-                bucket=bucket,
-                key=entry["key"],
-                path=entry.pop("verifiedPath"),
-                content_type="application/vnd.apache.parquet",
+    copies = []
+    for index in indexes:
+        booking_date = index["bookingDate"]
+        for number, entry in enumerate(index["files"]):
+            copies.append(
+                (entry, layout.processed_rows_key(job_id, booking_date, number), booking_date, "transactions")
             )
-        daily = dict(index["dailyTotals"])
-        daily_path = os.path.join(work, "daily_totals.parquet")
-        sha256, _ = objects.download_file(bucket=bucket, key=daily["key"], path=daily_path)
-        if sha256 != daily["sha256"]:
-            raise ReconciliationError(f"job {job_id}: {daily['key']} has sha256 {sha256}, index says {daily['sha256']}")
-        objects.upload_file(
-            bucket=bucket, key=daily_totals_key(job_id), path=daily_path, content_type="application/vnd.apache.parquet"
-        )
-        daily["key"] = daily_totals_key(job_id)
+        copies.append((index["dailyTotals"], layout.processed_daily_key(job_id, booking_date), booking_date, "daily"))
+    objects.parallel(
+        lambda copy: objects.copy_verified(
+            bucket=bucket, source_key=copy[0]["key"], target_key=copy[1], sha256=copy[0]["sha256"]
+        ),
+        copies,
+    )
+    published = [
+        {"key": target, "bookingDate": day, "rows": entry["rows"], "bytes": entry["bytes"], "sha256": entry["sha256"]}
+        for entry, target, day, kind in copies
+        if kind == "transactions"
+    ]
+    daily = [
+        {"key": target, "bookingDate": day, "rows": entry["rows"], "bytes": entry["bytes"], "sha256": entry["sha256"]}
+        for entry, target, day, kind in copies
+        if kind == "daily"
+    ]
+    chunks = int((job.get("plan") or {}).get("chunks") or 0)
     manifest = {
         "jobId": job_id,
         "runId": job["runId"],
+        "planId": plan_id,
         "codeVersion": settings.code_version,
-        "source": {k: job["source"][k] for k in ("bucket", "key", "sha256", "bytes")},
-        "files": files,
+        "source": {k: job["source"].get(k) for k in ("bucket", "key", "versionId", "sha256", "bytes")},
+        "files": published,
         "dailyTotals": daily,
         "rows": reconciliation["loaded"],
         "totals": loaded.amounts(),
         "rowsByCurrency": dict(sorted(loaded.rows.items())),
         "reconciliation": reconciliation,
-        "quarantine": job["outputs"].get("quarantine"),
+        "quarantine": layout.quarantine_keys(job_id, plan_id, chunks),
         "committedAt": jobflow.utc_now(),
     }
-    objects.put_json(bucket=bucket, key=manifest_key(job_id), document=manifest)
+    objects.put_json(bucket=bucket, key=layout.manifest_key(job_id), document=manifest)
 
-    output = {
-        "jobId": job_id,
-        "runId": job["runId"],
-        "status": jobflow.LOADED,
-        "rows": reconciliation["loaded"],
-        "manifest": manifest_key(job_id),
-        **jobflow.forwarded(event),
-    }
-    logger.info("load committed", extra={"reconciliation": reconciliation})
-    return jobflow.complete_stage(
-        job=job,
-        stage=STAGE,
-        from_statuses=(jobflow.TRANSFORMED,),
+    count(ROWS_LOADED, reconciliation["loaded"])
+    count(BYTES_PROCESSED, int(job["source"].get("bytes") or 0), MetricUnit.Bytes)
+    count(JOBS_LOADED, 1)
+    count(JOB_DURATION, _seconds_since(job["createdAt"]), MetricUnit.Seconds)
+    logger.info("load committed", extra={"reconciliation": reconciliation, "files": len(published)})
+    return jobflow.Outcome(
         status=jobflow.LOADED,
-        output=output,
+        output={"jobId": job_id, "runId": job["runId"], "status": jobflow.LOADED, "rows": reconciliation["loaded"]},
         attributes={
             "counts.loaded": reconciliation["loaded"],
             "totals.loaded": loaded.amounts(),
-            "outputs.manifest": manifest_key(job_id),
-            "outputs.processed": [entry["key"] for entry in files][:100],
+            "outputs.manifest": layout.manifest_key(job_id),
+            "outputs.processed": [entry["key"] for entry in published][:100],
         },
     )
 
 
+def _seconds_since(timestamp: str) -> float:
+    started = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return (datetime.now(started.tzinfo) - started).total_seconds()
+
+
 def reconcile(*, job: dict, loaded: CurrencyTotals) -> dict:
-    """rows received = loaded + rejected, and loaded totals per currency = validated totals."""
+    """rows received = loaded + rejected, and loaded rows and sums per currency = validated ones."""
     counts = job["counts"]
     received, rejected, valid = int(counts["received"]), int(counts["rejected"]), int(counts["valid"])
-    loaded_rows = sum(loaded.rows.values())
+    loaded_rows = loaded.row_count
     validated = job["totals"]
     expected_amounts = dict(validated["valid"])
     expected_rows = {currency: int(n) for currency, n in validated["rowsByCurrency"]["valid"].items()}

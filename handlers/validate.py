@@ -1,139 +1,95 @@
-"""Validate: stream the source, write valid rows to staging and rejects to quarantine, with totals."""
+"""Validate one chunk of a job (an item of the Distributed Map): its rejects, its valid rows by
+booking date, and the keys of its transaction ids, then its summary, written last as its marker.
+
+The second pass over a chunk (``"late": true``) brings the lines whose id first occurs in an
+earlier chunk (handlers/dedupe.py): the chunk's outputs are written again, now final.
+"""
 
 from __future__ import annotations
 
-import os
+import hashlib
+import json
 import tempfile
-from decimal import Decimal
+
+import numpy as np
 
 from handlers import jobflow
-from handlers.config import get_settings, parse_threshold
+from handlers.config import Settings
 from handlers.dal import objects
-from handlers.errors import ReconciliationError
-from handlers.logic.duplicates import DuplicateTracker
-from handlers.logic.streams import CountingReader, open_text
-from handlers.logic.validation import (
-    STAGING_COLUMNS,
-    StagingWriter,
-    ValidationSummary,
-    exceeds_threshold,
-    json_text,
-    validate_text,
-)
-from handlers.observability import bind_job, logger
-
-STAGE = "validate"
+from handlers.logic.chunkwork import validate_chunk
+from handlers.logic.idkeys import IdKeys
+from handlers.logic.planning import Chunk
+from handlers.logic.streams import CountingReader
+from handlers.observability import logger
+from lake import layout
 
 
-def staging_key(job_id: str) -> str:
-    return f"staging/{job_id}/valid.csv"
+def late_digest(lines: list[int]) -> str:
+    return hashlib.sha256(json.dumps(lines).encode()).hexdigest()[:16]
 
 
-def quarantine_key(job_id: str) -> str:
-    return f"quarantine/{job_id}/rejected.jsonl"
+@jobflow.task("validate", statuses=(jobflow.RECEIVED,))
+def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
+    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.data_bucket
+    item = event["chunk"]
+    chunk = Chunk.from_item(item)
+    plan = objects.get_json(bucket=bucket, key=layout.plan_key(job_id, plan_id))
+    late = late_lines(bucket=bucket, job_id=job_id, plan=plan, chunk=chunk.index) if item.get("late") else []
+    digest = late_digest(late) if late else None
+    summary_key = layout.chunk_summary_key(job_id, plan_id, chunk.index)
+    done = objects.get_json_or_none(bucket=bucket, key=summary_key)
+    if done is not None and done.get("lateDigest") == digest:
+        logger.info("chunk already validated for this plan", extra={"chunk": chunk.index})
+        return {"chunk": chunk.index, "rejected": done["rejected"], "reused": True}
 
-
-def lambda_handler(event: dict, context: object) -> dict:
-    bind_job(job_id=event.get("jobId"), stage=STAGE)
-    job, previous = jobflow.begin_stage(event=event, stage=STAGE, from_statuses=(jobflow.RECEIVED,))
-    if previous is not None:
-        logger.info("validate already completed for this run; returning the stored result")
-        return previous
-    settings = get_settings()
-    job_id = job["jobId"]
-    threshold = _threshold(event=event, job=job, default=settings.reject_threshold)
-    source = job["source"]
-
+    source = plan["source"]
     with tempfile.TemporaryDirectory(dir=settings.work_dir) as work:
-        valid_path = os.path.join(work, "valid.csv")
-        rejected_path = os.path.join(work, "rejected.jsonl")
-        summary = _validate_to_files(
-            source=source,
-            valid_path=valid_path,
-            rejected_path=rejected_path,
-            work=work,
-            memory_entries=settings.dedup_memory_entries,
+        body = objects.open_range(
+            bucket=source["bucket"], key=source["key"], etag=source["etag"], start=chunk.start, end=chunk.end
         )
-        received = int(job["counts"]["received"])
-        if summary.records != received:
-            raise ReconciliationError(
-                f"job {job_id}: validate read {summary.records} records but ingest counted {received}"
-            )
-        rejected_job = exceeds_threshold(rejected=summary.rejected, records=summary.records, threshold=threshold)
-        bucket = settings.data_bucket
-        objects.upload_file(
-            bucket=bucket, key=quarantine_key(job_id), path=rejected_path, content_type="application/x-ndjson"
-        )
-        outputs = {"quarantine": quarantine_key(job_id)}
-        if not rejected_job:
-            objects.upload_file(bucket=bucket, key=staging_key(job_id), path=valid_path, content_type="text/csv")
-            outputs["staging"] = staging_key(job_id)
-
-    report = summary.to_dict()
-    status = jobflow.REJECTED if rejected_job else jobflow.VALIDATED
-    output = {
-        "jobId": job_id,
-        "runId": job["runId"],
-        "status": status,
-        "records": summary.records,
-        "valid": summary.valid,
-        "rejected": summary.rejected,
-        **jobflow.forwarded(event),
-    }
-    if rejected_job:
-        output["reason"] = f"{summary.rejected} of {summary.records} rows rejected, above the threshold {threshold}"
-    logger.info("validation finished", extra={"summary": report, "status": status})
-    return jobflow.complete_stage(
-        job=job,
-        stage=STAGE,
-        from_statuses=(jobflow.RECEIVED,),
-        status=status,
-        output=output,
-        attributes={
-            "counts": {
-                "received": received,
-                "records": summary.records,
-                "valid": summary.valid,
-                "rejected": summary.rejected,
-                "reasons": report["reasons"],
-            },
-            "totals": {**report["totals"], "rowsByCurrency": report["rowsByCurrency"]},
-            "unknownColumns": report["unknownColumns"],
-            "rejectThreshold": str(threshold),
-            "outputs.quarantine": outputs["quarantine"],
-            **({"outputs.staging": outputs["staging"]} if "staging" in outputs else {}),
-            **({"rejection": output["reason"]} if rejected_job else {}),
-        },
-    )
-
-
-def _threshold(*, event: dict, job: dict, default: Decimal) -> Decimal:
-    if event.get("rejectThreshold") is not None:
-        return parse_threshold(event["rejectThreshold"], setting="rejectThreshold")
-    stored = (job.get("params") or {}).get("rejectThreshold")
-    return parse_threshold(stored, setting="rejectThreshold") if stored is not None else default
-
-
-def _validate_to_files(
-    *, source: dict, valid_path: str, rejected_path: str, work: str, memory_entries: int
-) -> ValidationSummary:
-    body = objects.open_object(bucket=source["bucket"], key=source["key"], etag=source.get("etag"))
-    with (
-        open(valid_path, "w", newline="", encoding="utf-8") as valid_file,
-        open(rejected_path, "w", encoding="utf-8") as rejected_file,
-        DuplicateTracker(memory_entries=memory_entries, spill_dir=work) as duplicates,
-    ):
-        writer = StagingWriter(valid_file)
-        writer.writerow(STAGING_COLUMNS)
-
-        def write_reject(entry: dict) -> None:
-            rejected_file.write(json_text(entry) + "\n")
-
-        return validate_text(
-            text=open_text(CountingReader(body)),
+        result = validate_chunk(
+            raw=CountingReader(body),
             fmt=source["format"],
-            duplicates=duplicates,
-            on_valid=writer.writerow,
-            on_reject=write_reject,
-            on_valid_csv=valid_file.write,
+            header=plan["header"],
+            chunk=chunk,
+            keys=IdKeys(plan["keySeed"]),
+            partitions=int(plan["partitions"]),
+            directory=work,
+            first_record=bool(item.get("firstRecord", chunk.index == 0)),
+            late_duplicates=np.array(late, dtype=np.int64) if late else None,
         )
+        document = result.summary_document()
+        quarantine = objects.put_file(
+            bucket=bucket,
+            key=layout.quarantine_key(job_id, plan_id, chunk.index),
+            path=result.quarantine_path,
+            content_type="application/x-ndjson",
+        )
+        document["quarantine"] = {"key": quarantine["key"], "rows": result.summary.rejected}
+        for booking_date, entry in result.dates.items():
+            uploaded = objects.put_file(
+                bucket=bucket,
+                key=layout.chunk_rows_key(job_id, plan_id, chunk.index, booking_date),
+                path=entry["path"],
+                content_type="application/vnd.apache.arrow.file",
+            )
+            document["dates"][booking_date]["key"] = uploaded["key"]
+        if not item.get("late"):  # the occurrences are the same on the second pass
+            for partition, (path, _) in result.keys.items():
+                objects.put_file(
+                    bucket=bucket,
+                    key=layout.chunk_keys_key(job_id, plan_id, chunk.index, partition),
+                    path=path,
+                    content_type="application/vnd.apache.arrow.file",
+                )
+    document.update(planId=plan_id, lateDigest=digest, late=len(late))
+    objects.put_json(bucket=bucket, key=summary_key, document=document)
+    logger.info("chunk validated", extra={"chunk": chunk.index, "records": document["records"], "late": len(late)})
+    return {"chunk": chunk.index, "rejected": document["rejected"], "reused": False}
+
+
+def late_lines(*, bucket: str, job_id: str, plan: dict, chunk: int) -> list[int]:
+    """Lines of this chunk whose id first occurs in an earlier chunk, from every id partition."""
+    keys = [layout.duplicates_key(job_id, plan["planId"], p) for p in range(int(plan["partitions"]))]
+    documents = objects.parallel(lambda key: objects.get_json(bucket=bucket, key=key), keys)
+    return sorted(line for document in documents for line in document["late"].get(str(chunk), []))

@@ -16,7 +16,18 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
   * State machines only execute when moto's stepfunctions.execute_state_machine option is on,
     before they are created; its interpreter calls Lambda on localhost:$MOTO_PORT.
   * moto runs Lambda code only in Docker; we run the deployed zip + layers in a clean
-    subprocess instead (local/lambda_runner.py).
+    subprocess instead (local/lambda_runner.py), with Lambda's concurrency limits (an
+    invocation beyond them answers 429 TooManyRequestsException) and CloudWatch's extraction
+    of embedded-metric-format log lines (local/metrics.py).
+  * S3 -> EventBridge -> Step Functions (local/events.py): the Object Created event as S3 sends
+    it, input transformers, Step Functions targets, dead-letter queues, scheduled rules.
+  * local/moto_patches.py: S3 stores a PutObject's SHA-256 without checking it (a wrong one is now
+    refused, BadDigest), refused copies into Object Lock buckets; DynamoDB's conditional writes
+    were not atomic across concurrent requests.
+  * The startExecution integration passed ASL's PascalCase parameters to the SDK unchanged.
+  * Athena tag calls with the account-less ARNs the provider builds locally missed every resource.
+  * The Step Functions ASL parser rejects an integer ToleratedFailurePercentage; the workflow
+    leaves it out (the default: no failure tolerated).
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
 (--runtime-dir / env PIPELINE_LOCAL_RUNTIME_DIR) stands in for the boto3 that Lambda provides:
 ``python -c "from local.lambda_runner import link_runtime_dir; link_runtime_dir('DIR')"`` makes
@@ -34,6 +45,9 @@ Extra endpoints on the same server (all JSON):
        without running the handler; errorType "timeout" or "Sandbox.Timedout" gives Lambda's
        timeout shape. In Step Functions the error name is the errorType, so Retry/Catch match it.
   GET  /_pipeline/faults          -> pending faults;   DELETE /_pipeline/faults -> clear all.
+  GET  /_pipeline/lambda          -> {"limit", "running", "peak", "throttled"}: Lambda concurrency
+  POST /_pipeline/lambda          {"limit": 2 | null}: the account's concurrency limit from now on
+                                  (peak and throttled counts start again)
 """
 
 from __future__ import annotations
@@ -93,13 +107,45 @@ def _patch_stepfunctions() -> None:
         # fails with ExecutionAlreadyExists; AWS generates a UUID.
         return orig_start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kw)
 
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    orig_normalise = StateTaskServiceSfn._normalise_parameters
+
+    def normalise_parameters(self: Any, parameters: dict, *args: Any, **kwargs: Any) -> None:
+        # ASL names the startExecution integration's parameters in PascalCase (StateMachineArn,
+        # Name, Input); the SDK's shape is camelCase, and moto passes them on unchanged.
+        orig_normalise(self, parameters, *args, **kwargs)
+        for key in [k for k in parameters if k[:1].isupper()]:
+            parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+
+    StateTaskServiceSfn._normalise_parameters = normalise_parameters
     StepFunctionResponse.validate_state_machine_definition = validate_state_machine_definition
     StepFunctionResponse.list_state_machine_versions = list_state_machine_versions
     StepFunctionsParserBackend.start_execution = start_execution
 
 
 # ------------------------------------------------------------------ Lambda
+def _too_many_requests() -> type:
+    from moto.core.exceptions import JsonRESTError
+
+    class TooManyRequestsError(JsonRESTError):
+        code = 429
+
+        def __init__(self, reason: str) -> None:
+            super().__init__("TooManyRequestsException", "Rate Exceeded.")
+            self.description = json.dumps({"Reason": reason, "Type": "User", "message": "Rate Exceeded."})
+
+    return TooManyRequestsError
+
+
+TooManyRequests: Any = None
+
+
 def _patch_lambda() -> None:
+    global TooManyRequests
+    TooManyRequests = _too_many_requests()
     from moto.awslambda.models import LambdaFunction
 
     orig_init = LambdaFunction.__init__
@@ -143,7 +189,10 @@ def _patch_lambda() -> None:
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         # Replaces moto's Docker-based invoke: run the real code (see lambda_runner).
         event = json.loads(body) if body else {}
-        payload, errored, logs = lambda_runner.run(self, event)
+        try:
+            payload, errored, logs = lambda_runner.run(self, event)
+        except lambda_runner.Throttled as throttled:
+            raise TooManyRequests(throttled.reason) from None
         if errored:
             response_headers["x-amz-function-error"] = "Unhandled"
         response_headers["x-amz-log-result"] = lambda_runner.tail_log_header(logs)  # moto strips it unless Tail
@@ -197,6 +246,33 @@ def _patch_s3() -> None:
     FakeBucket.get_permission = get_permission
 
 
+def _patch_athena() -> None:
+    """The provider, running without an account id locally, names Athena resources by ARNs with an
+    empty account field; moto keys their tags by the full ARN, so every tag call missed."""
+    from moto.athena.responses import AthenaResponse
+
+    def with_account(method: Any) -> Any:
+        def call(self: Any) -> Any:
+            arn = self._get_param("ResourceARN") or ""
+            parts = arn.split(":")
+            if len(parts) > 5 and parts[4] == "":
+                parts[4] = self.current_account
+                self._get_param = _overriding(self._get_param, "ResourceARN", ":".join(parts))
+            return method(self)
+
+        return call
+
+    for name in ("list_tags_for_resource", "tag_resource", "untag_resource"):
+        setattr(AthenaResponse, name, with_account(getattr(AthenaResponse, name)))
+
+
+def _overriding(get_param: Any, name: str, value: Any) -> Any:
+    def patched(param: str, *args: Any, **kwargs: Any) -> Any:
+        return value if param == name else get_param(param, *args, **kwargs)
+
+    return patched
+
+
 def _patch_ec2() -> None:
     from moto.ec2.models.security_groups import SecurityGroupRule
 
@@ -222,10 +298,16 @@ _patched = False
 def apply_patches() -> None:
     global _patched
     if not _patched:
+        from local import events, moto_patches
+
         _patch_stepfunctions()
         _patch_lambda()
         _patch_s3()
         _patch_ec2()
+        _patch_athena()
+        events.install()
+        moto_patches.apply_s3_checksums()
+        moto_patches.apply_atomic_dynamodb_writes()
         _patched = True
 
 
@@ -306,6 +388,18 @@ class PipelineApp:
         elif path == "/_pipeline/faults" and method == "DELETE":
             lambda_runner.FAULTS.clear()
             result = {}
+        elif path == "/_pipeline/lambda" and method == "GET":
+            result = lambda_runner.SLOTS.snapshot()
+        elif path == "/_pipeline/lambda" and method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                req = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                limit = req.get("limit")
+                lambda_runner.CONFIG.concurrency = None if limit is None else int(limit)
+                lambda_runner.SLOTS.reset_counts()
+                result = lambda_runner.SLOTS.snapshot()
+            except (ValueError, TypeError) as exc:
+                status, result = "400 Bad Request", {"message": f"bad concurrency request: {exc!r}"}
         else:
             status, result = "404 Not Found", {"message": f"no such endpoint: {method} {path}"}
         return _respond(start_response, status, json.dumps(result).encode(), [("Content-Type", "application/json")])
@@ -318,15 +412,19 @@ class EmulatorHandle:
     thread: threading.Thread
     port: int
     state_dir: Path
+    scheduler: Any = None
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.server.shutdown()
         self.thread.join(timeout=10)
         self.server.server_close()
+        lambda_runner.ENVIRONMENTS.clear()
 
 
 def start(
@@ -360,7 +458,11 @@ def start(
 
     thread = threading.Thread(target=server.serve_forever, name="pipeline-emulator", daemon=True)
     thread.start()
-    return EmulatorHandle(server, thread, port, state_dir)
+    from local.events import Scheduler
+
+    scheduler = Scheduler()
+    scheduler.start()
+    return EmulatorHandle(server, thread, port, state_dir, scheduler)
 
 
 def wait_until_ready(url: str, timeout: float = 30.0) -> None:

@@ -1,16 +1,19 @@
-"""Child-side bootstrap that runs ONE Lambda invocation (see local/lambda_runner.py).
+"""Child side of the local Lambda runner: one execution environment (see local/lambda_runner.py).
 
-Started as ``python3 -I -S lambda_bootstrap.py`` so that nothing from the emulator's
-environment (venv site-packages, PYTHONPATH, cwd) leaks in: only the stdlib plus the
-paths the parent passes are importable, like in a real Lambda sandbox.
+Started as ``python3 -I -S lambda_bootstrap.py CONTROL_FD`` so that nothing from the emulator's
+environment (venv site-packages, PYTHONPATH, cwd) leaks in: only the stdlib plus the paths the
+parent passes are importable, like in a real Lambda sandbox.
 
-Protocol: a JSON request on stdin
+Like a Lambda execution environment it serves invocations one after another: the handler module
+is imported on the first (the cold start) and stays loaded, so module-level state (settings,
+clients) is reused by the next ones, as on Lambda. Protocol: one JSON request per line on stdin
     {"paths": [...], "handler": "module.function", "event": ..., "timeout": seconds,
-     "result_path": file, "context": {...}}
-The outcome is written as JSON to result_path:
+     "result_path": file, "log_path": file, "env": {...}, "context": {...}}
+The outcome is written as JSON to result_path, then a line to CONTROL_FD says it is there:
     {"ok": true, "result": <handler return value>}
     {"ok": false, "error": {"errorMessage", "errorType", "stackTrace"}}
-stdout and stderr both go to the parent (function logs); stdout is not used for the protocol.
+The invocation's stdout and stderr go to log_path (its function log). A timeout ends the process:
+the environment is discarded, as Lambda does.
 """
 
 import importlib
@@ -46,20 +49,28 @@ class _Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def main():
-    req = json.load(sys.stdin)
-    result_path = req["result_path"]
-    sys.path[:0] = req["paths"]
-    sys.stdout = sys.stderr  # print() in a handler is log output, as in Lambda
+def _redirect_output(log_path):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
 
+
+def _invoke(req, handlers):
+    result_path = req["result_path"]
+    os.environ.update(req.get("env") or {})
     module_name, _, func_name = req["handler"].rpartition(".")
-    try:
-        handler = getattr(importlib.import_module(module_name), func_name)
-    except Exception as exc:  # Lambda reports import problems under this name
-        err = _error(exc, "Runtime.ImportModuleError")
-        err["errorMessage"] = f"Unable to import module '{module_name}': {exc}"
-        _write(result_path, {"ok": False, "error": err})
-        return
+    if req["handler"] not in handlers:
+        try:
+            handlers[req["handler"]] = getattr(importlib.import_module(module_name), func_name)
+        except Exception as exc:  # Lambda reports import problems under this name
+            err = _error(exc, "Runtime.ImportModuleError")
+            err["errorMessage"] = f"Unable to import module '{module_name}': {exc}"
+            _write(result_path, {"ok": False, "error": err})
+            return
+    handler = handlers[req["handler"]]
 
     timeout = float(req["timeout"])
     deadline = time.monotonic() + timeout
@@ -90,5 +101,25 @@ def main():
     _write(result_path, outcome)
 
 
+def main():
+    control = os.fdopen(int(sys.argv[1]), "w")
+    requests = sys.stdin
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - a handler must not read the protocol
+    handlers = {}
+    first = True
+    for line in requests:
+        req = json.loads(line)
+        if first:
+            sys.path[:0] = req["paths"]
+            first = False
+        _redirect_output(req["log_path"])
+        _invoke(req, handlers)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        control.write("done\n")
+        control.flush()
+
+
 if __name__ == "__main__":
+    sys.stdout = sys.stderr  # print() in a handler is log output, as in Lambda
     main()

@@ -27,6 +27,19 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 E2E_ROOT = PROJECT_ROOT / "build" / "e2e"
 SUFFIX = "e2e"
 REGION = "us-east-2"
+# The local deployments' settings: small chunks and id partitions (a file of a few hundred KB
+# fans out), two jobs at a time, and retries measured in seconds, not minutes.
+LOCAL_SETTINGS = {
+    "RETRY_INTERVAL_SECONDS": "1",
+    "CHUNK_BYTES": str(256 << 10),
+    "DEDUP_PARTITION_RECORDS": "10000",
+    "MAX_RUNNING_JOBS": "2",
+    "MAP_MAX_CONCURRENCY": "3",
+    "THROTTLE_RETRY_INTERVAL_SECONDS": "1",
+    "THROTTLE_RETRY_MAX_DELAY_SECONDS": "5",
+    "THROTTLE_RETRY_MAX_ATTEMPTS": "90",
+    "DRAIN_EVERY_MINUTES": "1",
+}
 # Installed once for the project (`make install` runs before the tests), shared by every copy.
 SHARED_INSTALLS = (".venv", ".venv-scan", "node_modules", "build/layers")
 # What those installs are made from: dated back in a copy, so its Make never reinstalls into them.
@@ -101,6 +114,17 @@ class Emulator:
         )
         urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
 
+    def lambda_concurrency(self, limit: int | None = None, *, set_limit: bool = False) -> dict[str, Any]:
+        """The emulator's Lambda concurrency figures; with ``set_limit``, set its limit first."""
+        request = urllib.request.Request(  # noqa: S310
+            f"{self.url}/_pipeline/lambda",
+            method="POST" if set_limit else "GET",
+            data=json.dumps({"limit": limit}).encode() if set_limit else None,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return json.loads(response.read())
+
     def clear_faults(self) -> None:
         urllib.request.urlopen(  # noqa: S310
             urllib.request.Request(f"{self.url}/_pipeline/faults", method="DELETE"), timeout=5
@@ -146,7 +170,7 @@ class Target:
             "LOCAL_PORT": str(self.emulator.port),
             "LOCAL_ENDPOINT": self.emulator.url,
             "ENVIRONMENT_SUFFIX": self.suffix,
-            "RETRY_INTERVAL_SECONDS": "1",
+            **LOCAL_SETTINGS,
             **self.aws_env,
             **self.settings,
         }

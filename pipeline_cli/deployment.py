@@ -12,9 +12,11 @@ from typing import Any
 
 import boto3
 
+from lake import defaults
 from stacks import parameters
 
-DEFAULT_REGION = "us-east-2"
+# The admission queue's index on the job table (handlers/dal/admission.py).
+QUEUE_INDEX = "queue-index"
 
 
 class DeploymentNotFound(RuntimeError):
@@ -22,7 +24,7 @@ class DeploymentNotFound(RuntimeError):
 
 
 def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or defaults.REGION
 
 
 def client(service: str) -> Any:
@@ -55,6 +57,24 @@ class Deployment:
         item = client("dynamodb").get_item(TableName=self.table, Key={"jobId": {"S": job_id}}, ConsistentRead=True)
         return _plain(item["Item"]) if "Item" in item else None
 
+    def place(self, job: dict[str, Any]) -> int:
+        """1 for the next waiting job to start, 2 for the one after it, ..."""
+        ahead, kwargs = 0, {}
+        while True:
+            page = client("dynamodb").query(
+                TableName=self.table,
+                IndexName=QUEUE_INDEX,
+                KeyConditionExpression="#q = :waiting AND #t < :ticket",
+                ExpressionAttributeNames={"#q": "queue", "#t": "ticket"},
+                ExpressionAttributeValues={":waiting": {"S": "WAITING"}, ":ticket": {"N": str(job["ticket"])}},
+                Select="COUNT",
+                **kwargs,
+            )
+            ahead += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return ahead + 1
+            kwargs = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
 
 def _plain(attribute_map: dict[str, Any]) -> dict[str, Any]:
     from boto3.dynamodb.types import TypeDeserializer
@@ -75,4 +95,4 @@ def _jsonable(value: Any) -> Any:
 
 
 def default_suffix() -> str:
-    return os.environ.get("ENVIRONMENT_SUFFIX") or "dev"
+    return os.environ.get("ENVIRONMENT_SUFFIX") or defaults.ENVIRONMENT_SUFFIX

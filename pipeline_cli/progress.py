@@ -35,6 +35,35 @@ def follow(
         time.sleep(poll_seconds)
 
 
+JOB_TERMINAL = {"LOADED", "REJECTED", "FAILED"}
+
+
+def follow_job(
+    deployment: Deployment,
+    job_id: str,
+    *,
+    say: Callable[[str], None] = print,
+    poll_seconds: float = 1.0,
+    timeout_seconds: float = 1800,
+) -> dict[str, Any]:
+    """Print the job's status as it changes (its work may run in any execution: the one that
+    queued it, or the one a finishing job started for it); return its final record."""
+    deadline = time.monotonic() + timeout_seconds
+    shown = None
+    while True:
+        job = deployment.job(job_id)
+        status = (job or {}).get("status")
+        line = status and (f"{status} (place {deployment.place(job)} in the queue)" if status == "QUEUED" else status)
+        if line and line != shown:
+            say(f"  job {job_id}: {line}")
+            shown = line
+        if status in JOB_TERMINAL:
+            return job  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {status} after {timeout_seconds:.0f} s")
+        time.sleep(poll_seconds)
+
+
 def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}

@@ -30,5 +30,7 @@ def status(args: argparse.Namespace) -> int:
         print(f"pipeline status: no job {args.job_id!r} in table {deployment.table}", file=sys.stderr)
         return 1
     job.pop("results", None)  # stage outputs, kept for idempotent retries; noise here
+    if job.get("status") == "QUEUED":
+        job["placeInQueue"] = deployment.place(job)  # 1: the next job to start
     print(json.dumps(job, indent=2, sort_keys=True))
     return 0

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import tempfile
 
-from handlers.config import DEFAULT_REJECT_THRESHOLD, parse_threshold
-from handlers.errors import InvalidInputError, UnreadableFileError
-from handlers.logic.duplicates import DuplicateTracker
-from handlers.logic.streams import CountingReader, open_text
-from handlers.logic.validation import (
-    FORMATS,
-    ValidationSummary,
-    exceeds_threshold,
-    format_from_name,
-    validate_text,
-)
+from handlers.errors import InvalidInputError, ReconciliationError, UnreadableFileError
+from handlers.logic.localjob import validate_file as validate_in_chunks
+from handlers.logic.validation import FORMATS, ValidationSummary, exceeds_threshold, format_from_name
+from handlers.logic.values import parse_positive, parse_threshold
+from lake.defaults import CHUNK_BYTES, REJECT_THRESHOLD
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -40,25 +33,39 @@ def register(subparsers) -> None:
     parser.add_argument("--report", metavar="OUT.json", help="write the full report (with every reject) here")
     parser.add_argument(
         "--reject-threshold",
-        default=os.environ.get("REJECT_THRESHOLD", DEFAULT_REJECT_THRESHOLD),
-        help="largest acceptable rejected share, 0..1 (default: $REJECT_THRESHOLD or 0.05)",
+        default=os.environ.get("REJECT_THRESHOLD", REJECT_THRESHOLD),
+        help=f"largest acceptable rejected share, 0..1 (default: $REJECT_THRESHOLD or {REJECT_THRESHOLD})",
+    )
+    parser.add_argument(
+        "--jobs",
+        default=os.cpu_count() or 1,
+        help="processes validating chunks at once (default: this machine's cores)",
+    )
+    parser.add_argument(
+        "--chunk-bytes",
+        default=os.environ.get("CHUNK_BYTES", CHUNK_BYTES),
+        help=f"bytes per chunk of the plan, as the pipeline cuts the file (default: $CHUNK_BYTES or {CHUNK_BYTES})",
     )
     parser.set_defaults(handler=run)
 
 
-def validate_file(*, path: str, fmt: str) -> tuple[ValidationSummary, list[dict]]:
-    rejects: list[dict] = []
-
-    def keep(entry: dict) -> None:
-        rejects.append({"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]})
-
-    with (
-        open(path, "rb") if path != STDIN else contextlib.nullcontext(sys.stdin.buffer) as raw,
-        tempfile.TemporaryDirectory() as work,
-        DuplicateTracker(spill_dir=work) as dup,
-    ):
-        summary = validate_text(text=open_text(CountingReader(raw)), fmt=fmt, duplicates=dup, on_reject=keep)
-    return summary, rejects
+def validate_file(
+    *, path: str, fmt: str, jobs: int = 1, chunk_bytes: int = CHUNK_BYTES
+) -> tuple[ValidationSummary, list[dict]]:
+    """The file's summary and its rejects (line, transaction_id, reasons), in line order, through
+    the pipeline's own plan and chunk steps."""
+    with tempfile.TemporaryDirectory() as work:
+        if path == STDIN:  # the plan reads the file twice: keep standard input on disk first
+            path = os.path.join(work, "stdin")
+            with open(path, "wb") as copy:
+                for block in iter(lambda: sys.stdin.buffer.read(1 << 20), b""):
+                    copy.write(block)
+        result = validate_in_chunks(path=path, fmt=fmt, directory=work, chunk_bytes=chunk_bytes, jobs=jobs)
+        rejects = [
+            {"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]}
+            for entry in result.rejects()
+        ]
+    return result.summary, rejects
 
 
 def write_report(path: str, report: dict) -> None:
@@ -80,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     line on stderr, so that a script never takes a crash for a rejected file."""
     try:
         return _run(args)
-    except (InvalidInputError, UnreadableFileError, OSError, ValueError) as exc:
+    except (InvalidInputError, UnreadableFileError, ReconciliationError, OSError, ValueError) as exc:
         print(f"pipeline validate: {args.file}: {exc}", file=sys.stderr)
     except Exception as exc:  # a bug must not exit 1 either
         print(f"pipeline validate: {args.file}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -92,7 +99,9 @@ def _run(args: argparse.Namespace) -> int:
     fmt = args.format or (format_from_name(args.file) if args.file != STDIN else None)
     if fmt is None:
         raise InvalidInputError(f"cannot tell the format of {args.file}; pass --format csv|jsonl")
-    summary, rejects = validate_file(path=args.file, fmt=fmt)
+    jobs = parse_positive(args.jobs, setting="--jobs")
+    chunk_bytes = parse_positive(args.chunk_bytes, setting="--chunk-bytes")
+    summary, rejects = validate_file(path=args.file, fmt=fmt, jobs=jobs, chunk_bytes=chunk_bytes)
     report = summary.to_dict()
     report["rejects"] = rejects
     report["threshold"] = str(threshold)

@@ -111,11 +111,12 @@ def deterministic_zip(*, source: Path, destination: Path, prefix: str = "") -> P
     return Package(path=destination, sha256=sha256_file(destination))
 
 
-def package_functions(*, handlers_dir: Path, build_dir: Path) -> Package:
-    """The function package: the `handlers` package as importable code."""
-    return deterministic_zip(
-        source=handlers_dir, destination=build_dir / "functions" / "handlers.zip", prefix="handlers/"
-    )
+def package_functions(*, sources: tuple[Path, ...], build_dir: Path) -> Package:
+    """The function package: each source directory as an importable package of the same name."""
+    with tempfile.TemporaryDirectory(prefix="functions-") as scratch:
+        for source in sources:
+            shutil.copytree(source, Path(scratch, source.name), ignore=shutil.ignore_patterns(*_SKIPPED_NAMES, "*.pyc"))
+        return deterministic_zip(source=Path(scratch), destination=build_dir / "functions" / "handlers.zip")
 
 
 def build_layer(*, requirements: Path, target: LayerTarget, build_dir: Path) -> Package:

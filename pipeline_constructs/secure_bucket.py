@@ -14,6 +14,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfigurationRule,
 )
 from cdktf_cdktf_provider_aws.s3_bucket_logging import S3BucketLoggingA
+from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
 from cdktf_cdktf_provider_aws.s3_bucket_object_lock_configuration import (
     S3BucketObjectLockConfigurationA,
     S3BucketObjectLockConfigurationRuleA,
@@ -120,6 +121,9 @@ class SecureBucket(Construct):
                 target_prefix=f"s3/{bucket_name}/",
                 depends_on=[access_logs.policy],  # S3 checks that the target lets log delivery write
             )
+        # Every bucket's events go to EventBridge, where rules pick what they act on (an upload to
+        # incoming/ starts a job); events no rule matches cost nothing.
+        S3BucketNotification(self, "notifications", bucket=self.bucket.id, eventbridge=True)
         if object_lock_years:
             S3BucketObjectLockConfigurationA(
                 self,

@@ -1,27 +1,44 @@
 """The state machine's definition (Amazon States Language), built as plain data.
 
-ingest -> validate -> (rejected? end) -> transform -> load. Every task retries transient
-Lambda errors with capped, jittered exponential backoff, times out after its function
-would, and on any other error records the failure on the job, alerts, and fails.
+    Route ─┬─ admitted ──────────────────────────────────────────────┐
+           ├─ drain ─▶ Drain ─▶ StartAdmitted ─▶ Drained              │
+           └─▶ Ingest ─▶ Queued? ─▶ Arrive ─▶ StartOthers ─▶ Admitted? ─▶ Plan
+                           └ duplicate / replay: Ended                 └ no: Waiting (a slot frees later)
+    Plan ─▶ ValidateChunks (Map over chunks) ─▶ SeveralChunks? ─▶ FindDuplicates (Map over id partitions)
+         ─▶ Summarize ─▶ Verdict? ─┬─ REVALIDATE ─▶ Revalidate (Map over chunks with late duplicates) ─▶ Summarize
+                                   ├─ REJECTED ─▶ Release
+                                   └─ VALIDATED ─▶ TransformDates (Map over booking dates) ─▶ Load ─▶ Release
+    Release ─▶ StartNext ─▶ JobDone          any error ─▶ RecordFailure ─▶ ReleaseAfterFailure ─▶ ... ─▶ JobFailed
+
+Every task retries throttling with a long, jittered, capped backoff (a burst waits for capacity
+instead of failing), and transient Lambda errors with a short one; it times out after its
+function would, and on any other error the job is recorded FAILED, its slot freed, an alert sent.
+The chunk work runs in Distributed Maps whose children are Standard executions (see
+docs/architecture.md: their retries may wait longer than an Express child may live).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-STAGES = ("ingest", "validate", "transform", "load")
 TRANSIENT_LAMBDA_ERRORS = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
 ]
-# Margin over the function's own timeout, so Lambda's timeout error (a clear name in the
-# job record) comes first and the task timeout only catches a lost invocation.
+THROTTLING_ERRORS = ["Lambda.TooManyRequestsException", "Lambda.EC2ThrottledException"]
+STATES_THROTTLING = ["StepFunctions.SfnException", "States.Timeout"]
+EXECUTION_EXISTS = "StepFunctions.ExecutionAlreadyExistsException"
+# Margin over the function's own timeout, so Lambda's timeout error (a clear name in the job
+# record) comes first and the task timeout only catches a lost invocation.
 TASK_TIMEOUT_MARGIN_SECONDS = 60
 FAILED_STATE = "JobFailed"
+# Where the Distributed Maps write their run manifests (each run under its own id).
+MAP_RUNS_PREFIX = "staging/map-runs"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,84 +55,329 @@ class RetryPolicy:
     max_delay_seconds: int = 60
 
 
-def build_definition(
-    *, functions: Mapping[str, TaskFunction], alert_topic_arn: str, retry: RetryPolicy
-) -> dict[str, Any]:
-    states: dict[str, Any] = {}
-    for index, stage in enumerate(STAGES):
-        following = STAGES[index + 1] if index + 1 < len(STAGES) else None
-        task = _lambda_task(functions[stage], retry, catch_to="RecordFailure")
-        if stage == "validate":
-            task["Next"] = "Rejected?"
-        elif following:
-            task["Next"] = _state_name(following)
-        else:
-            task["End"] = True
-        states[_state_name(stage)] = task
-    states["Rejected?"] = {
-        "Type": "Choice",
-        "Comment": "Too many rejected rows: the job ends REJECTED and nothing is loaded",
-        "Choices": [{"Variable": "$.status", "StringEquals": "REJECTED", "Next": "JobRejected"}],
-        "Default": _state_name("transform"),
-    }
-    states["JobRejected"] = {"Type": "Succeed"}
-    record_failure = _lambda_task(functions["failure"], retry, catch_to="NotifyFailure")
-    # Keep the error in the state for the alert: the job record goes beside it, not over it.
-    del record_failure["OutputPath"]
-    record_failure.update(
-        {"ResultSelector": {"status.$": "$.Payload.status"}, "ResultPath": "$.failureRecord", "Next": "NotifyFailure"}
+@dataclass(frozen=True, kw_only=True)
+class Retries:
+    transient: RetryPolicy
+    throttling: RetryPolicy  # long: a job waits out a burst rather than failing
+
+
+def _waits(policy: RetryPolicy) -> float:
+    return sum(
+        min(policy.interval_seconds * policy.backoff_rate**attempt, policy.max_delay_seconds)
+        for attempt in range(policy.max_attempts)
     )
-    states["RecordFailure"] = record_failure
-    states["NotifyFailure"] = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::sns:publish",
-        "Parameters": {
-            "TopicArn": alert_topic_arn,
-            "Subject": "Pipeline job failed",
-            "Message.$": "States.JsonToString($)",
+
+
+def longest_task_seconds(retries: Retries, *, timeout_seconds: int) -> int:
+    """The longest one task may take: its whole throttle budget waited out, then every attempt of
+    the short retry running into the task's timeout. A running job that shows no progress for
+    longer has lost its execution."""
+    attempts = retries.transient.max_attempts + 1
+    waits = _waits(retries.throttling) + _waits(retries.transient)
+    return math.ceil(waits) + attempts * (timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MapConcurrency:
+    chunks: int  # chunks of one job validated (or transformed) at once
+    partitions: int  # id partitions of one job in the duplicate step at once
+
+
+def build_definition(
+    *,
+    functions: Mapping[str, TaskFunction],
+    alert_topic_arn: str,
+    bucket: str,
+    retries: Retries,
+    concurrency: MapConcurrency,
+) -> dict[str, Any]:
+    def task(function: str, *, payload: Any = "$", **fields: Any) -> dict[str, Any]:
+        return _lambda_task(functions[function], retries, payload=payload, **fields)
+
+    record_item_failure = _lambda_task(
+        functions["failure"], retries, payload="$", catch_to="ItemFailed", ResultPath=None, Next="ItemFailed"
+    )
+    del record_item_failure["OutputPath"]
+
+    ids = {"jobId.$": "$.jobId", "runId.$": "$.runId"}
+    plan_ids = {**ids, "planId.$": "$.planId"}
+    states: dict[str, Any] = {
+        "Route": {
+            "Type": "Choice",
+            "Comment": "An admitted job's own execution goes straight to Plan; a drain frees and fills slots",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.admitted", "IsPresent": True},
+                        {"Variable": "$.admitted", "BooleanEquals": True},
+                    ],
+                    "Next": "Plan",
+                },
+                {"Variable": "$.drain", "IsPresent": True, "Next": "Drain"},
+            ],
+            "Default": "Ingest",
         },
-        "ResultPath": None,
-        "TimeoutSeconds": 60,
-        "Retry": [_retry(["SNS.SdkClientException", "SNS.InternalErrorException", "States.Timeout"], retry)],
-        # An alert that cannot be sent still ends the job as PipelineJobFailed (the alarm on
-        # failed executions pages as well), not as an unexplained SNS error.
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notifyError", "Next": FAILED_STATE}],
-        "Next": FAILED_STATE,
+        "Ingest": task("ingest", payload={"input.$": "$", "executionArn.$": "$$.Execution.Id"}, Next="Queued?"),
+        "Queued?": {
+            "Type": "Choice",
+            "Comment": "DUPLICATE: the same job is queued or running already; REPLAY: it finished",
+            "Choices": [{"Variable": "$.status", "StringEquals": "QUEUED", "Next": "Arrive"}],
+            "Default": "Ended",
+        },
+        "Ended": {"Type": "Succeed"},
+        "Arrive": task("admit", payload={"action": "arrive", **ids}, Next="StartOthers"),
+        "StartOthers": _start_executions("$.start", retries, next_state="Admitted?"),
+        "Admitted?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.admitted", "BooleanEquals": True, "Next": "Plan"}],
+            "Default": "Waiting",
+        },
+        "Waiting": {
+            "Type": "Succeed",
+            "Comment": "All slots are taken: the job waits in the queue, started by a job that ends",
+        },
+        "Plan": task("plan", payload=ids, Next="ValidateChunks"),
+        "ValidateChunks": _distributed_map(
+            items_key="$.chunksKey",
+            item_name="chunk",
+            task_state=task("validate", End=True),
+            record_failure=record_item_failure,
+            item_ids=plan_ids,
+            max_concurrency=concurrency.chunks,
+            bucket=bucket,
+            next_state="SeveralChunks?",
+        ),
+        "SeveralChunks?": {
+            "Type": "Choice",
+            "Comment": "Within one chunk, validation found every duplicate itself",
+            "Choices": [{"Variable": "$.chunks", "NumericGreaterThan": 1, "Next": "FindDuplicates"}],
+            "Default": "Summarize",
+        },
+        "FindDuplicates": _distributed_map(
+            items_key="$.partitionsKey",
+            item_name="partition",
+            task_state=task("dedupe", End=True),
+            record_failure=record_item_failure,
+            item_ids=plan_ids,
+            max_concurrency=concurrency.partitions,
+            bucket=bucket,
+            next_state="Summarize",
+        ),
+        "Summarize": task("summarize", payload=plan_ids, Next="Verdict?"),
+        "Verdict?": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.status", "StringEquals": "REVALIDATE", "Next": "Revalidate"},
+                {"Variable": "$.status", "StringEquals": "VALIDATED", "Next": "TransformDates"},
+            ],
+            "Default": "Release",
+            "Comment": "REJECTED: too many rejected rows, nothing is loaded",
+        },
+        "Revalidate": _distributed_map(
+            items_key="$.revalidateKey",
+            item_name="chunk",
+            task_state=task("validate", End=True),
+            record_failure=record_item_failure,
+            item_ids=plan_ids,
+            max_concurrency=concurrency.chunks,
+            bucket=bucket,
+            next_state="Summarize",
+        ),
+        "TransformDates": _distributed_map(
+            items_key="$.datesKey",
+            item_name="item",
+            task_state=task("transform", End=True),
+            record_failure=record_item_failure,
+            item_ids=plan_ids,
+            max_concurrency=concurrency.chunks,
+            bucket=bucket,
+            next_state="Load",
+        ),
+        "Load": task("load", payload=plan_ids, Next="Release"),
+        "Release": task("admit", payload={"action": "release", **ids}, admissions_into="$.admission", Next="StartNext"),
+        "StartNext": _start_executions("$.admission.start", retries, next_state="JobDone"),
+        "JobDone": {"Type": "Succeed"},
+        "Drain": task("admit", payload={"action": "drain"}, admissions_into="$.admission", Next="StartAdmitted"),
+        "StartAdmitted": _start_executions("$.admission.start", retries, next_state="Drained"),
+        "Drained": {"Type": "Succeed"},
     }
-    states[FAILED_STATE] = {
-        "Type": "Fail",
-        "Error": "PipelineJobFailed",
-        "Cause": "A stage failed; the job record holds the error and cause",
-    }
+    states.update(_failure_states(functions=functions, retries=retries, alert_topic_arn=alert_topic_arn))
     return {
-        "Comment": "Financial transactions pipeline: ingest, validate, transform, load",
-        "StartAt": _state_name(STAGES[0]),
+        "Comment": "Financial transactions pipeline: admission, plan, chunked validation, transform, load",
+        "StartAt": "Route",
         "States": states,
     }
 
 
-def _state_name(stage: str) -> str:
-    return stage.capitalize()
+def _failure_states(*, functions: Mapping[str, TaskFunction], retries: Retries, alert_topic_arn: str) -> dict[str, Any]:
+    record = _lambda_task(functions["failure"], retries, payload="$", catch_to="NotifyFailure")
+    # Keep the error in the state for the alert: the job record goes beside it, not over it.
+    del record["OutputPath"]
+    record.update(
+        {
+            "ResultSelector": {"jobId.$": "$.Payload.jobId", "status.$": "$.Payload.status"},
+            "ResultPath": "$.failureRecord",
+            "Next": "ReleaseAfterFailure",
+        }
+    )
+    release = _lambda_task(
+        functions["admit"],
+        retries,
+        payload={"action": "release", "jobId.$": "$.failureRecord.jobId"},
+        catch_to="NotifyFailure",
+        admissions_into="$.admission",
+        Next="StartAfterFailure",
+    )
+    start_next = _start_executions("$.admission.start", retries, next_state="NotifyFailure")
+    start_next["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.startError", "Next": "NotifyFailure"}]
+    return {
+        "RecordFailure": record,
+        "ReleaseAfterFailure": release,
+        "StartAfterFailure": start_next,
+        "NotifyFailure": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sns:publish",
+            "Parameters": {
+                "TopicArn": alert_topic_arn,
+                "Subject": "Pipeline job failed",
+                "Message.$": "States.JsonToString($)",
+            },
+            "ResultPath": None,
+            "TimeoutSeconds": 60,
+            "Retry": [
+                _retry(["SNS.SdkClientException", "SNS.InternalErrorException", "States.Timeout"], retries.transient)
+            ],
+            # An alert that cannot be sent still ends the job as PipelineJobFailed (the alarm on
+            # failed executions pages as well), not as an unexplained SNS error.
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notifyError", "Next": FAILED_STATE}],
+            "Next": FAILED_STATE,
+        },
+        FAILED_STATE: {
+            "Type": "Fail",
+            "Error": "PipelineJobFailed",
+            "Cause": "A stage failed; the job record holds the error and cause",
+        },
+    }
 
 
-def _retry(errors: list[str], retry: RetryPolicy) -> dict[str, Any]:
+def _retry(errors: list[str], policy: RetryPolicy) -> dict[str, Any]:
     return {
         "ErrorEquals": errors,
-        "IntervalSeconds": retry.interval_seconds,
-        "MaxAttempts": retry.max_attempts,
-        "BackoffRate": retry.backoff_rate,
-        "MaxDelaySeconds": retry.max_delay_seconds,
+        "IntervalSeconds": policy.interval_seconds,
+        "MaxAttempts": policy.max_attempts,
+        "BackoffRate": policy.backoff_rate,
+        "MaxDelaySeconds": policy.max_delay_seconds,
         "JitterStrategy": "FULL",
     }
 
 
-def _lambda_task(function: TaskFunction, retry: RetryPolicy, *, catch_to: str) -> dict[str, Any]:
-    return {
+def _lambda_task(
+    function: TaskFunction,
+    retries: Retries,
+    *,
+    payload: Any,
+    catch_to: str = "RecordFailure",
+    admissions_into: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A Lambda task whose output replaces the state, or (``admissions_into``) an admission call
+    whose executions to start go beside the state at that path."""
+    parameters: dict[str, Any] = {"FunctionName": function.arn}
+    if isinstance(payload, str):
+        parameters["Payload.$"] = payload
+    else:
+        parameters["Payload"] = payload
+    state: dict[str, Any] = {
         "Type": "Task",
         "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": function.arn, "Payload.$": "$"},
+        "Parameters": parameters,
         "OutputPath": "$.Payload",
         "TimeoutSeconds": function.timeout_seconds + TASK_TIMEOUT_MARGIN_SECONDS,
-        "Retry": [_retry(TRANSIENT_LAMBDA_ERRORS, retry)],
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": catch_to}],
+        # Throttling first: a busy account is waited out; then the short retry of transient errors.
+        "Retry": [_retry(THROTTLING_ERRORS, retries.throttling), _retry(TRANSIENT_LAMBDA_ERRORS, retries.transient)],
+    }
+    state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": catch_to}]
+    if admissions_into:
+        del state["OutputPath"]
+        state.update(ResultSelector={"start.$": "$.Payload.start"}, ResultPath=admissions_into)
+    state.update(fields)
+    return state
+
+
+def _distributed_map(
+    *,
+    items_key: str,
+    item_name: str,
+    task_state: dict[str, Any],
+    record_failure: dict[str, Any],
+    item_ids: dict[str, str],
+    max_concurrency: int,
+    bucket: str,
+    next_state: str,
+) -> dict[str, Any]:
+    """A Distributed Map over a JSON array our own step wrote to S3 (an item is a byte-range chunk,
+    an id partition or a booking date: a few seconds of work each, not one row)."""
+    # A failed item records its own error on the job (the first error of a run is kept: the map's
+    # own error, which follows, names no cause) and fails its child; no failure is tolerated, so
+    # the map fails and its Catch takes the job down the failure path.
+    child = {
+        **task_state,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordItemFailure"}],
+    }
+    return {
+        "Type": "Map",
+        "ItemReader": {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Bucket.$": "$.bucket", "Key.$": items_key},
+        },
+        "ItemSelector": {**item_ids, f"{item_name}.$": "$$.Map.Item.Value"},
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Work",
+            "States": {
+                "Work": child,
+                "RecordItemFailure": record_failure,
+                "ItemFailed": {
+                    "Type": "Fail",
+                    "Error": "PipelineItemFailed",
+                    "Cause": "An item of the map failed; the job record holds its error",
+                },
+            },
+        },
+        # No ToleratedFailure* fields: the default tolerates no failed item.
+        "MaxConcurrency": max_concurrency,
+        "ResultWriter": {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": bucket, "Prefix": MAP_RUNS_PREFIX},
+        },
+        "ResultPath": None,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}],
+        "Next": next_state,
+    }
+
+
+def _start_executions(items_path: str, retries: Retries, *, next_state: str) -> dict[str, Any]:
+    """Start an execution for each admitted job (inline Map). The name comes from the job's run,
+    so a second start of the same run is refused by Step Functions and ignored here."""
+    start = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::states:startExecution",
+        "Parameters": {"StateMachineArn.$": "$$.StateMachine.Id", "Name.$": "$.name", "Input.$": "$.input"},
+        "TimeoutSeconds": 60,
+        "Retry": [_retry(STATES_THROTTLING, retries.throttling)],
+        "Catch": [{"ErrorEquals": [EXECUTION_EXISTS], "ResultPath": None, "Next": "AlreadyStarted"}],
+        "End": True,
+    }
+    return {
+        "Type": "Map",
+        "ItemsPath": items_path,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": "Start",
+            "States": {"Start": start, "AlreadyStarted": {"Type": "Succeed"}},
+        },
+        "ResultPath": None,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}],
+        "Next": next_state,
     }

@@ -21,16 +21,20 @@ STATE_DIR = Path(__file__).resolve().parents[1] / ".state"
 
 # Services the stacks manage, pointed at the emulator when LOCAL=1.
 _LOCAL_SERVICES = (
+    "athena",
     "cloudwatch",
     "cloudwatchlogs",
     "dynamodb",
     "ec2",
+    "events",
+    "glue",
     "iam",
     "kms",
     "lambda",
     "s3",
     "sfn",
     "sns",
+    "sqs",
     "ssm",
     "sts",
 )
@@ -43,6 +47,7 @@ class LayerStack(TerraformStack):
         super().__init__(scope, layer)
         self.config = config
         self.layer = layer
+        self._imports: dict[str, str] = {}
         self._configure_provider()
         self._configure_state()
         tags = config.tags_for_layer(layer)
@@ -67,9 +72,11 @@ class LayerStack(TerraformStack):
 
     def imported(self, key: str) -> str:
         """A value another layer exported; a plan fails naming the parameter if it is missing."""
-        return DataAwsSsmParameter(
-            self, f"import-{key.replace('/', '-')}", name=parameters.name(self.config.environment_suffix, key)
-        ).value
+        if key not in self._imports:
+            self._imports[key] = DataAwsSsmParameter(
+                self, f"import-{key.replace('/', '-')}", name=parameters.name(self.config.environment_suffix, key)
+            ).value
+        return self._imports[key]
 
     def imported_list(self, key: str) -> list[str]:
         return Fn.split(",", self.imported(key))

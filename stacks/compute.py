@@ -8,8 +8,9 @@ from pathlib import Path
 
 from cdktf_cdktf_provider_aws.lambda_layer_version import LambdaLayerVersion
 
+from lake import layout
 from pipeline_constructs.framework import AssetType, Construct, TerraformAsset
-from pipeline_constructs.iam import Statement
+from pipeline_constructs.iam import Condition, Statement
 from pipeline_constructs.lambda_function import ARCHITECTURE, FunctionCode, PipelineFunction, Placement
 from pipeline_constructs.packaging import LayerTarget, Package, build_layer, package_functions
 from stacks import parameters
@@ -18,23 +19,48 @@ from stacks.config import PipelineConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HANDLERS_DIR = PROJECT_ROOT / "handlers"
+# The functions' code: the handlers and the data layout they share with the stacks.
+CODE_DIRS = (HANDLERS_DIR, PROJECT_ROOT / "lake")
 BUILD_DIR = PROJECT_ROOT / "build"
 
 
 @dataclass(frozen=True, kw_only=True)
 class DataAccess:
-    """The S3 prefixes of the data bucket a function reads and writes (see docs/data-contract.md)."""
+    """What a function may do in the data bucket (by prefix, see lake/layout.py) and the job table."""
 
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+    # Prefixes whose missing keys the function must tell from denied ones (S3 answers NoSuchKey
+    # instead of AccessDenied only to a caller that may list): it looks for its earlier results.
+    lists: tuple[str, ...] = ()
+    table: tuple[str, ...] = ("GetItem",)
+    queue: bool = False  # queries the admission queue index
 
 
+_JOB_WRITES = ("GetItem", "PutItem", "UpdateItem")
 ACCESS = {
-    "ingest": DataAccess(reads=("incoming", "raw"), writes=("raw",)),
-    "validate": DataAccess(reads=("incoming", "raw"), writes=("staging", "quarantine")),
-    "transform": DataAccess(reads=("staging",), writes=("curated",)),
-    "load": DataAccess(reads=("curated", "staging", "quarantine"), writes=("processed", "manifests")),
-    "failure": DataAccess(),
+    "ingest": DataAccess(reads=(layout.INCOMING, layout.RAW), writes=(layout.RAW,), table=_JOB_WRITES),
+    "admit": DataAccess(table=("GetItem", "UpdateItem"), queue=True),
+    "plan": DataAccess(
+        reads=(layout.INCOMING, layout.RAW, layout.STAGING),
+        writes=(layout.STAGING,),
+        lists=(layout.STAGING,),
+        table=_JOB_WRITES,
+    ),
+    "validate": DataAccess(
+        reads=(layout.INCOMING, layout.RAW, layout.STAGING),
+        writes=(layout.STAGING, layout.QUARANTINE),
+        lists=(layout.STAGING,),
+    ),
+    "dedupe": DataAccess(reads=(layout.STAGING,), writes=(layout.STAGING,)),
+    "summarize": DataAccess(reads=(layout.STAGING,), writes=(layout.STAGING,), table=("GetItem", "UpdateItem")),
+    "transform": DataAccess(reads=(layout.STAGING, layout.CURATED), writes=(layout.CURATED,), lists=(layout.CURATED,)),
+    "load": DataAccess(
+        reads=(layout.STAGING, layout.CURATED),
+        writes=(layout.PROCESSED, layout.MANIFESTS),
+        table=("GetItem", "UpdateItem"),
+    ),
+    "failure": DataAccess(table=_JOB_WRITES),
 }
 
 
@@ -48,12 +74,18 @@ class ComputeStack(LayerStack):
             subnet_ids=self.imported_list(parameters.PRIVATE_SUBNET_IDS),
             security_group_ids=[self.imported(parameters.LAMBDA_SECURITY_GROUP_ID)],
         )
-        code_package = package_functions(handlers_dir=HANDLERS_DIR, build_dir=BUILD_DIR)
+        code_package = package_functions(sources=CODE_DIRS, build_dir=BUILD_DIR)
         layer = self._dependency_layer()
+        throughput = config.throughput
         environment = {
             "DATA_BUCKET": self.imported(parameters.BUCKET_NAME),
             "JOBS_TABLE": self.imported(parameters.TABLE_NAME),
+            "ENVIRONMENT_SUFFIX": config.environment_suffix,
             "REJECT_THRESHOLD": config.reject_threshold,
+            "CHUNK_BYTES": str(throughput.chunk_bytes),
+            "DEDUP_PARTITION_RECORDS": str(throughput.dedup_partition_records),
+            "MAX_RUNNING_JOBS": str(throughput.max_running_jobs),
+            "JOB_LEASE_SECONDS": str(config.job_lease_seconds),
             "CODE_VERSION": code_package.short_hash,
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
@@ -74,7 +106,7 @@ class ComputeStack(LayerStack):
                 kms_key_arn=kms_key_arn,
                 placement=placement,
                 log_retention_days=config.log_retention_days,
-                reserved_concurrency=config.reserved_concurrency,
+                reserved_concurrency=settings.reserved_concurrency,
                 statements=_data_statements(ACCESS[function], bucket_arn=bucket_arn, table_arn=table_arn),
                 account_id=self.account_id,
             )
@@ -108,12 +140,25 @@ def _base64(package: Package) -> str:
 
 def _data_statements(access: DataAccess, *, bucket_arn: str, table_arn: str) -> list[Statement]:
     statements = [
-        Statement(
-            sid="TrackJobs",
-            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-            resources=[table_arn],
-        )
+        Statement(sid="TrackJobs", actions=[f"dynamodb:{action}" for action in access.table], resources=[table_arn])
     ]
+    if access.queue:
+        statements.append(
+            Statement(sid="ReadAdmissionQueue", actions=["dynamodb:Query"], resources=[f"{table_arn}/index/*"])
+        )
+    if access.lists:
+        statements.append(
+            Statement(
+                sid="ListOwnResults",
+                actions=["s3:ListBucket"],
+                resources=[bucket_arn],
+                conditions=[
+                    Condition(
+                        test="StringLike", variable="s3:prefix", values=[f"{prefix}/*" for prefix in access.lists]
+                    )
+                ],
+            )
+        )
     if access.reads:
         statements.append(
             Statement(

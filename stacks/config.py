@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from lake import defaults
+from pipeline_constructs.workflow import Retries, RetryPolicy, longest_task_seconds
 from stacks.parameters import LAYERS
 
 # Lowercase because S3 bucket names must be; short because IAM role names stop at 64 characters.
@@ -57,8 +59,60 @@ class ConfigError(ValueError):
 class FunctionSettings:
     memory_mb: int
     timeout_seconds: int
-    # /tmp: validate, transform and load work on local copies of a job's files.
+    # /tmp: validate, dedupe and transform work on local copies of a job's files.
     ephemeral_storage_mb: int = 512
+    # Set when LAMBDA_CONCURRENCY_BUDGET is: the functions that keep the queue moving and record
+    # failures are guaranteed their share (see CONTROL_RESERVE).
+    reserved_concurrency: int | None = None
+
+
+# Functions every job passes through once, quickly (ingest, admit, failure): with a concurrency
+# budget they get this much reserved, so a busy account still admits, releases and records.
+CONTROL_RESERVE = {"ingest": 2, "admit": 2, "failure": 1}
+
+
+def _functions() -> dict[str, FunctionSettings]:
+    # 1,769 MB is one full vCPU: the chunk work is CPU-bound.
+    return {
+        "ingest": FunctionSettings(memory_mb=256, timeout_seconds=60),
+        "admit": FunctionSettings(memory_mb=256, timeout_seconds=60),
+        "plan": FunctionSettings(memory_mb=1024, timeout_seconds=900),
+        "validate": FunctionSettings(memory_mb=1769, timeout_seconds=300, ephemeral_storage_mb=2048),
+        "dedupe": FunctionSettings(memory_mb=1769, timeout_seconds=300, ephemeral_storage_mb=2048),
+        "summarize": FunctionSettings(memory_mb=512, timeout_seconds=300),
+        "transform": FunctionSettings(memory_mb=2048, timeout_seconds=900, ephemeral_storage_mb=4096),
+        "load": FunctionSettings(memory_mb=1024, timeout_seconds=900),
+        "failure": FunctionSettings(memory_mb=256, timeout_seconds=60),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Throughput:
+    """How much runs at once, and how long throttling is waited out (docs/operations.md)."""
+
+    max_running_jobs: int = 4
+    map_max_concurrency: int = 10
+    chunk_bytes: int = defaults.CHUNK_BYTES
+    dedup_partition_records: int = defaults.DEDUP_PARTITION_RECORDS
+    # The concurrency this environment may use in its account and region (None: not checked).
+    lambda_concurrency_budget: int | None = None
+    throttle_retry_interval_seconds: int = 5
+    throttle_retry_max_attempts: int = 20
+    throttle_retry_max_delay_seconds: int = 300
+    drain_every_minutes: int = 5
+
+    @property
+    def peak_concurrency(self) -> int:
+        """Invocations at the busiest moment: every running job in a map, plus the control reserve."""
+        return self.max_running_jobs * self.map_max_concurrency + sum(CONTROL_RESERVE.values())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Monitoring:
+    expected_file_every_hours: int = 26
+    reject_rate_alarm_percent: int = 5
+    athena_bytes_scanned_cutoff: int = 10 << 30
+    partition_projection_start: str = "2000-01-01"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,29 +122,25 @@ class LifecycleSettings:
     noncurrent_versions_expire_after_days: int = 30
     abort_incomplete_multipart_after_days: int = 7
     access_logs_expire_after_days: int = 365
+    # A job's intermediate files (staging/, curated/): kept a while to investigate a failure.
+    work_files_expire_after_days: int = 14
+    query_results_expire_after_days: int = 30
 
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
-    environment_suffix: str = "dev"
-    region: str = "us-east-2"
+    environment_suffix: str = defaults.ENVIRONMENT_SUFFIX
+    region: str = defaults.REGION
     project: str = "financial-pipeline"
     cost_center: str = "data-platform"
     owner: str = "platform-engineering"
     lambda_runtime: str = DEFAULT_LAMBDA_RUNTIME
-    functions: Mapping[str, FunctionSettings] = field(
-        default_factory=lambda: {
-            "ingest": FunctionSettings(memory_mb=512, timeout_seconds=300),
-            "validate": FunctionSettings(memory_mb=1024, timeout_seconds=300, ephemeral_storage_mb=2048),
-            "transform": FunctionSettings(memory_mb=2048, timeout_seconds=600, ephemeral_storage_mb=4096),
-            "load": FunctionSettings(memory_mb=1024, timeout_seconds=600, ephemeral_storage_mb=2048),
-            "failure": FunctionSettings(memory_mb=512, timeout_seconds=300),
-        }
-    )
-    reserved_concurrency: int | None = None
+    functions: Mapping[str, FunctionSettings] = field(default_factory=_functions)
+    throughput: Throughput = field(default_factory=Throughput)
+    monitoring: Monitoring = field(default_factory=Monitoring)
     log_retention_days: int = 7
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
-    reject_threshold: str = "0.05"
+    reject_threshold: str = defaults.REJECT_THRESHOLD
     retry_interval_seconds: int = 2
     retry_max_attempts: int = 4
     table_deletion_protection: bool = False
@@ -136,12 +186,7 @@ class PipelineConfig:
                 settings.ephemeral_storage_mb,
                 "512-10240 MB",
             )
-        _check(
-            self.reserved_concurrency is None or self.reserved_concurrency >= 1,
-            "LAMBDA_RESERVED_CONCURRENCY",
-            self.reserved_concurrency,
-            "unset, or a whole number >= 1",
-        )
+        self._check_throughput()
         _check(
             1 <= self.retry_interval_seconds <= 60,
             "RETRY_INTERVAL_SECONDS",
@@ -171,9 +216,53 @@ class PipelineConfig:
         for key, value in self.tags_for_layer("network").items():
             _check(_TAG_VALUE_RULE.match(value), f"tag {key}", value, "1-256 characters allowed in AWS tags")
 
+    def _check_throughput(self) -> None:
+        throughput = self.throughput
+        for setting, value, low, high in (
+            ("MAX_RUNNING_JOBS", throughput.max_running_jobs, 1, 1000),
+            ("MAP_MAX_CONCURRENCY", throughput.map_max_concurrency, 1, 1000),
+            ("CHUNK_BYTES", throughput.chunk_bytes, 1, 4 << 30),
+            ("DEDUP_PARTITION_RECORDS", throughput.dedup_partition_records, 1, 100_000_000),
+            ("THROTTLE_RETRY_INTERVAL_SECONDS", throughput.throttle_retry_interval_seconds, 1, 300),
+            ("THROTTLE_RETRY_MAX_ATTEMPTS", throughput.throttle_retry_max_attempts, 1, 99),
+            ("THROTTLE_RETRY_MAX_DELAY_SECONDS", throughput.throttle_retry_max_delay_seconds, 1, 3600),
+            ("DRAIN_EVERY_MINUTES", throughput.drain_every_minutes, 1, 1440),
+            ("EXPECTED_FILE_EVERY_HOURS", self.monitoring.expected_file_every_hours, 1, 168),
+            ("REJECT_RATE_ALARM_PERCENT", self.monitoring.reject_rate_alarm_percent, 1, 100),
+        ):
+            _check(low <= value <= high, setting, value, f"a whole number from {low} to {high}")
+        budget = throughput.lambda_concurrency_budget
+        _check(
+            budget is None or budget >= throughput.peak_concurrency,
+            "LAMBDA_CONCURRENCY_BUDGET",
+            budget,
+            f"unset, or at least MAX_RUNNING_JOBS x MAP_MAX_CONCURRENCY + {sum(CONTROL_RESERVE.values())} "
+            f"(the control functions' reserve) = {throughput.peak_concurrency}",
+        )
+
     @property
     def name_prefix(self) -> str:
         return "pipeline"
+
+    @property
+    def retries(self) -> Retries:
+        """The two retry budgets of every task: transient errors (short), throttling (long)."""
+        throughput = self.throughput
+        return Retries(
+            transient=RetryPolicy(interval_seconds=self.retry_interval_seconds, max_attempts=self.retry_max_attempts),
+            throttling=RetryPolicy(
+                interval_seconds=throughput.throttle_retry_interval_seconds,
+                max_attempts=throughput.throttle_retry_max_attempts,
+                max_delay_seconds=throughput.throttle_retry_max_delay_seconds,
+            ),
+        )
+
+    @property
+    def job_lease_seconds(self) -> int:
+        """How long a running job may show no progress before its slot is freed or a new start
+        takes it over: the longest any of its tasks may take."""
+        slowest = max(settings.timeout_seconds for settings in self.functions.values())
+        return longest_task_seconds(self.retries, timeout_seconds=slowest)
 
     def resource_name(self, purpose: str) -> str:
         """Every named resource carries the suffix, so two environments share an account."""
@@ -224,10 +313,53 @@ def is_production_like(suffix: str) -> bool:
     return suffix == "prod" or suffix.startswith("prod-")
 
 
+def _present(values: dict[str, object]) -> dict[str, object]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _throughput(env: Mapping[str, str]) -> Throughput:
+    return Throughput(
+        **_present(
+            {
+                "max_running_jobs": _int_env(env, "MAX_RUNNING_JOBS"),
+                "map_max_concurrency": _int_env(env, "MAP_MAX_CONCURRENCY"),
+                "chunk_bytes": _int_env(env, "CHUNK_BYTES"),
+                "dedup_partition_records": _int_env(env, "DEDUP_PARTITION_RECORDS"),
+                "lambda_concurrency_budget": _int_env(env, "LAMBDA_CONCURRENCY_BUDGET"),
+                "throttle_retry_interval_seconds": _int_env(env, "THROTTLE_RETRY_INTERVAL_SECONDS"),
+                "throttle_retry_max_attempts": _int_env(env, "THROTTLE_RETRY_MAX_ATTEMPTS"),
+                "throttle_retry_max_delay_seconds": _int_env(env, "THROTTLE_RETRY_MAX_DELAY_SECONDS"),
+                "drain_every_minutes": _int_env(env, "DRAIN_EVERY_MINUTES"),
+            }
+        )
+    )
+
+
+def _monitoring(env: Mapping[str, str]) -> Monitoring:
+    return Monitoring(
+        **_present(
+            {
+                "expected_file_every_hours": _int_env(env, "EXPECTED_FILE_EVERY_HOURS"),
+                "reject_rate_alarm_percent": _int_env(env, "REJECT_RATE_ALARM_PERCENT"),
+                "athena_bytes_scanned_cutoff": _int_env(env, "ATHENA_BYTES_SCANNED_CUTOFF"),
+            }
+        )
+    )
+
+
+def _functions_within(budget: int | None) -> dict[str, FunctionSettings]:
+    functions = _functions()
+    if budget is None:
+        return functions
+    return {
+        name: replace(settings, reserved_concurrency=CONTROL_RESERVE.get(name)) for name, settings in functions.items()
+    }
+
+
 def from_env(env: Mapping[str, str] | None = None) -> PipelineConfig:
     """Build the config from the environment; production-like suffixes get the safe defaults."""
     env = os.environ if env is None else env
-    suffix = env.get("ENVIRONMENT_SUFFIX", "").strip() or "dev"
+    suffix = env.get("ENVIRONMENT_SUFFIX", "").strip() or defaults.ENVIRONMENT_SUFFIX
     production = is_production_like(suffix)
     lock_years = _int_env(env, "OBJECT_LOCK_RETENTION_YEARS")
     if lock_years is None:
@@ -247,9 +379,12 @@ def from_env(env: Mapping[str, str] | None = None) -> PipelineConfig:
         }.items()
         if value is not None
     }
+    throughput = _throughput(env)
     return PipelineConfig(
         environment_suffix=suffix,
-        reserved_concurrency=_int_env(env, "LAMBDA_RESERVED_CONCURRENCY"),
+        throughput=throughput,
+        monitoring=_monitoring(env),
+        functions=_functions_within(throughput.lambda_concurrency_budget),
         table_deletion_protection=_bool_env(env, "TABLE_DELETION_PROTECTION", default=production),
         # dev and test environments must be destroyable with their data; production never.
         force_destroy_buckets=_bool_env(env, "FORCE_DESTROY_BUCKETS", default=not production),
@@ -262,4 +397,14 @@ def from_env(env: Mapping[str, str] | None = None) -> PipelineConfig:
     )
 
 
-__all__ = ["LAYERS", "ConfigError", "FunctionSettings", "LifecycleSettings", "PipelineConfig", "from_env"]
+__all__ = [
+    "CONTROL_RESERVE",
+    "LAYERS",
+    "ConfigError",
+    "FunctionSettings",
+    "LifecycleSettings",
+    "Monitoring",
+    "PipelineConfig",
+    "Throughput",
+    "from_env",
+]

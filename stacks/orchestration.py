@@ -1,4 +1,5 @@
-"""The state machine, the alert topic, the alarms and the pipeline-health dashboard."""
+"""The state machine and what starts it (uploads, a schedule), the alert topic, the alarms that
+page it, and the pipeline-health dashboard."""
 
 from __future__ import annotations
 
@@ -17,21 +18,37 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 
-from pipeline_constructs.alarms import count_alarm
+from lake import layout, metrics
+from pipeline_constructs.alarms import Metric, count_alarm, metric_alarm
+from pipeline_constructs.event_start import DeadLetterQueue, EventStart
 from pipeline_constructs.framework import Construct, Fn, TerraformOutput
 from pipeline_constructs.iam import WRITE_TRACES, Condition, Statement, policy_document, service_trust
-from pipeline_constructs.workflow import RetryPolicy, TaskFunction, build_definition
+from pipeline_constructs.workflow import (
+    MAP_RUNS_PREFIX,
+    MapConcurrency,
+    TaskFunction,
+    build_definition,
+)
 from stacks import parameters
 from stacks.base import LayerStack
 from stacks.config import PipelineConfig
+
+# The execution input of an upload (handlers/logic/requests.py reads it with Powertools' model).
+UPLOAD_INPUT = '{"trigger": "s3-eventbridge", "event": <aws.events.event.json>}'
+RUNBOOK = "Runbook: docs/operations.md#"
 
 
 class OrchestrationStack(LayerStack):
     def __init__(self, scope: Construct, *, config: PipelineConfig) -> None:
         super().__init__(scope, config=config, layer="orchestration")
         kms_key_arn = self.imported(parameters.KMS_KEY_ARN)
+        bucket_name = self.imported(parameters.BUCKET_NAME)
+        bucket_arn = self.imported(parameters.BUCKET_ARN)
         function_arns = {fn: self.imported(parameters.function_arn(fn)) for fn in config.functions}
         function_names = {fn: Fn.element(Fn.split(":", arn), 6) for fn, arn in function_arns.items()}
+        # Known before the state machine exists: its role may start it (admitted jobs, map children).
+        machine_name = self.name("workflow")
+        machine_arn = f"arn:aws:states:{config.region}:{self.account_id}:stateMachine:{machine_name}"
 
         topic = SnsTopic(self, "alerts", name=self.name("alerts"), kms_master_key_id=kms_key_arn)
         SnsTopicPolicy(self, "alerts-policy", arn=topic.arn, policy=self._topic_policy(topic.arn))
@@ -43,23 +60,35 @@ class OrchestrationStack(LayerStack):
         log_group = CloudwatchLogGroup(
             self,
             "executions",
-            name=f"/aws/vendedlogs/states/{self.name('workflow')}",
+            name=f"/aws/vendedlogs/states/{machine_name}",
             retention_in_days=config.log_retention_days,
             kms_key_id=kms_key_arn,
         )
-        role = self._execution_role(function_arns, topic_arn=topic.arn, kms_key_arn=kms_key_arn)
+        role = self._execution_role(
+            function_arns,
+            topic_arn=topic.arn,
+            kms_key_arn=kms_key_arn,
+            bucket_arn=bucket_arn,
+            machine_arn=machine_arn,
+            machine_name=machine_name,
+        )
+        throughput = config.throughput
         definition = build_definition(
             functions={
                 fn: TaskFunction(arn=arn, timeout_seconds=config.functions[fn].timeout_seconds)
                 for fn, arn in function_arns.items()
             },
             alert_topic_arn=topic.arn,
-            retry=RetryPolicy(interval_seconds=config.retry_interval_seconds, max_attempts=config.retry_max_attempts),
+            bucket=bucket_name,
+            retries=config.retries,
+            concurrency=MapConcurrency(
+                chunks=throughput.map_max_concurrency, partitions=throughput.map_max_concurrency
+            ),
         )
         self.state_machine = SfnStateMachine(
             self,
             "workflow",
-            name=self.name("workflow"),
+            name=machine_name,
             type="STANDARD",
             role_arn=role.arn,
             definition=json.dumps(definition, indent=2),
@@ -68,12 +97,70 @@ class OrchestrationStack(LayerStack):
             ),
             tracing_configuration=SfnStateMachineTracingConfiguration(enabled=True),
         )
-        self._alarms(function_names, topic_arn=topic.arn)
-        self._dashboard(function_names)
+        dead_letter = self._starts(bucket_name=bucket_name, kms_key_arn=kms_key_arn)
+        self._alarms(function_names, topic_arn=topic.arn, dead_letter=dead_letter)
+        self._dashboard(function_names, dead_letter=dead_letter)
 
         self.export(parameters.STATE_MACHINE_ARN, self.state_machine.arn, description="Pipeline state machine")
         self.export(parameters.ALERT_TOPIC_ARN, topic.arn, description="Alert topic")
         TerraformOutput(self, "state_machine_arn", value=self.state_machine.arn)
+
+    def _starts(self, *, bucket_name: str, kms_key_arn: str) -> DeadLetterQueue:
+        """Uploads to incoming/ start jobs; a schedule drains the admission queue (a safety net)."""
+        role = IamRole(
+            self,
+            "starts-role",
+            name=self.name("starts"),
+            assume_role_policy=service_trust(
+                self, "starts-trust", service="events.amazonaws.com", account_id=self.account_id
+            ).json,
+        )
+        IamRolePolicy(
+            self,
+            "starts-policy",
+            role=role.id,
+            name="start-the-workflow",
+            policy=policy_document(
+                self,
+                "starts-permissions",
+                statements=[
+                    Statement(
+                        sid="StartWorkflow", actions=["states:StartExecution"], resources=[self.state_machine.arn]
+                    )
+                ],
+            ).json,
+        )
+        dead_letter = DeadLetterQueue(
+            self, "undelivered", name=self.name("undelivered-starts"), kms_key_arn=kms_key_arn
+        )
+        uploads = EventStart(
+            self,
+            "uploads",
+            name=self.name("uploads"),
+            description=f"Objects created under {layout.INCOMING}/ start a job (other prefixes start nothing)",
+            state_machine_arn=self.state_machine.arn,
+            role_arn=role.arn,
+            dead_letter=dead_letter,
+            event_pattern={
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": f"{layout.INCOMING}/"}]}},
+            },
+            input_template=UPLOAD_INPUT,
+        )
+        drain = EventStart(
+            self,
+            "drain",
+            name=self.name("drain"),
+            description="Frees the slots of jobs that ended without releasing them and starts waiting jobs",
+            state_machine_arn=self.state_machine.arn,
+            role_arn=role.arn,
+            dead_letter=dead_letter,
+            schedule=f"rate({self.config.throughput.drain_every_minutes} minutes)",
+            constant_input={"drain": True},
+        )
+        dead_letter.allow(rule_arns=[uploads.rule.arn, drain.rule.arn])
+        return dead_letter
 
     def _topic_policy(self, topic_arn: str) -> str:
         return policy_document(
@@ -98,7 +185,16 @@ class OrchestrationStack(LayerStack):
             ],
         ).json
 
-    def _execution_role(self, function_arns: dict[str, str], *, topic_arn: str, kms_key_arn: str) -> IamRole:
+    def _execution_role(
+        self,
+        function_arns: dict[str, str],
+        *,
+        topic_arn: str,
+        kms_key_arn: str,
+        bucket_arn: str,
+        machine_arn: str,
+        machine_name: str,
+    ) -> IamRole:
         role = IamRole(
             self,
             "workflow-role",
@@ -108,6 +204,7 @@ class OrchestrationStack(LayerStack):
             ).json,
         )
         arns = list(function_arns.values())
+        executions = f"arn:aws:states:{self.config.region}:{self.account_id}:execution:{machine_name}:*"
         IamRolePolicy(
             self,
             "workflow-policy",
@@ -122,9 +219,27 @@ class OrchestrationStack(LayerStack):
                         actions=["lambda:InvokeFunction"],
                         resources=[*arns, *(f"{arn}:*" for arn in arns)],
                     ),
+                    # Admitted jobs start as executions of their own; a Distributed Map runs its
+                    # items as child executions of this state machine.
+                    Statement(sid="StartOwnExecutions", actions=["states:StartExecution"], resources=[machine_arn]),
+                    Statement(
+                        sid="ManageMapRuns",
+                        actions=["states:DescribeExecution", "states:StopExecution", "states:RedriveExecution"],
+                        resources=[executions],
+                    ),
+                    Statement(
+                        sid="ReadMapItems",
+                        actions=["s3:GetObject"],
+                        resources=[f"{bucket_arn}/{layout.STAGING}/*"],
+                    ),
+                    Statement(
+                        sid="WriteMapRunResults",
+                        actions=["s3:PutObject"],
+                        resources=[f"{bucket_arn}/{MAP_RUNS_PREFIX}/*"],
+                    ),
                     Statement(sid="PublishAlerts", actions=["sns:Publish"], resources=[topic_arn]),
                     Statement(
-                        sid="UseKeyOfEncryptedTopic",
+                        sid="UseKeyOfTopicAndBucket",
                         actions=["kms:Decrypt", "kms:GenerateDataKey"],
                         resources=[kms_key_arn],
                     ),
@@ -150,7 +265,64 @@ class OrchestrationStack(LayerStack):
         )
         return role
 
-    def _alarms(self, function_names: dict[str, str], *, topic_arn: str) -> None:
+    @property
+    def _business_dimensions(self) -> dict[str, str]:
+        return {"service": metrics.SERVICE, "environment": self.config.environment_suffix}
+
+    def _business(self, name: str, statistic: str = "Sum") -> Metric:
+        return Metric(namespace=metrics.NAMESPACE, name=name, dimensions=self._business_dimensions, statistic=statistic)
+
+    def _alarms(self, function_names: dict[str, str], *, topic_arn: str, dead_letter: DeadLetterQueue) -> None:
+        monitoring = self.config.monitoring
+        hours = monitoring.expected_file_every_hours
+        metric_alarm(
+            self,
+            "alarm-freshness",
+            name=self.name("no-file-loaded"),
+            description=f"No job LOADED in {hours} h: the expected file is late or stuck. {RUNBOOK}no-file-loaded",
+            metric=self._business(metrics.JOBS_LOADED),
+            topic_arn=topic_arn,
+            threshold=1,
+            comparison="LessThanThreshold",
+            period_seconds=3600,
+            evaluation_periods=hours,
+            missing_data="breaching",  # no data is exactly what this alarm is for
+        )
+        metric_alarm(
+            self,
+            "alarm-reject-rate",
+            name=self.name("reject-rate"),
+            description=f"A file had more than {monitoring.reject_rate_alarm_percent}% of its rows rejected. "
+            f"{RUNBOOK}reject-rate",
+            metric=self._business(metrics.REJECT_RATE, statistic="Maximum"),
+            topic_arn=topic_arn,
+            threshold=monitoring.reject_rate_alarm_percent,
+        )
+        for metric, alarm, text in (
+            (metrics.JOBS_FAILED, "job-failed", "A job FAILED: nothing of it was published."),
+            (metrics.RECONCILIATION_FAILURES, "reconciliation", "A job's counts or totals did not reconcile."),
+        ):
+            metric_alarm(
+                self,
+                f"alarm-{alarm}",
+                name=self.name(alarm),
+                description=f"{text} {RUNBOOK}{alarm}",
+                metric=self._business(metric),
+                topic_arn=topic_arn,
+            )
+        metric_alarm(
+            self,
+            "alarm-undelivered-starts",
+            name=self.name("undelivered-starts"),
+            description=f"EventBridge could not start the workflow (an upload or a drain). {RUNBOOK}undelivered-starts",
+            metric=Metric(
+                namespace="AWS/SQS",
+                name="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": dead_letter.queue.name},
+                statistic="Maximum",
+            ),
+            topic_arn=topic_arn,
+        )
         for metric, label in (
             ("ExecutionsFailed", "failed"),
             ("ExecutionsTimedOut", "timed out"),
@@ -160,7 +332,7 @@ class OrchestrationStack(LayerStack):
                 self,
                 f"alarm-{metric}",
                 name=self.name(f"workflow-{metric}"),
-                description=f"Pipeline executions {label}",
+                description=f"Pipeline executions {label}. {RUNBOOK}workflow-executions",
                 namespace="AWS/States",
                 metric=metric,
                 dimensions={"StateMachineArn": self.state_machine.arn},
@@ -172,17 +344,21 @@ class OrchestrationStack(LayerStack):
                     self,
                     f"alarm-{fn}-{metric}",
                     name=self.name(f"{fn}-{metric}"),
-                    description=f"{metric} of the {fn} function",
+                    description=f"{metric} of the {fn} function. {RUNBOOK}function-{metric.lower()}",
                     namespace="AWS/Lambda",
                     metric=metric,
                     dimensions={"FunctionName": function_name},
                     topic_arn=topic_arn,
                 )
 
-    def _dashboard(self, function_names: dict[str, str]) -> None:
+    def _dashboard(self, function_names: dict[str, str], *, dead_letter: DeadLetterQueue) -> None:
         region = self.config.region
         bucket = self.imported(parameters.BUCKET_NAME)
         table = self.imported(parameters.TABLE_NAME)
+        dimensions = [item for pair in self._business_dimensions.items() for item in pair]
+
+        def business(*names: str, stat: str = "Sum") -> list[list[object]]:
+            return [[metrics.NAMESPACE, name, *dimensions, {"stat": stat, "label": name}] for name in names]
 
         def lambda_metrics(metric: str, stat: str) -> list[list[object]]:
             return [
@@ -190,7 +366,7 @@ class OrchestrationStack(LayerStack):
                 for fn, name in function_names.items()
             ]
 
-        def widget(title: str, metrics: list[list[object]], *, period: int = 300) -> dict[str, object]:
+        def widget(title: str, metric_rows: list[list[object]], *, period: int = 300) -> dict[str, object]:
             return {
                 "type": "metric",
                 "width": 12,
@@ -198,7 +374,7 @@ class OrchestrationStack(LayerStack):
                 "properties": {
                     "title": title,
                     "region": region,
-                    "metrics": metrics,
+                    "metrics": metric_rows,
                     "period": period,
                     "view": "timeSeries",
                 },
@@ -206,8 +382,33 @@ class OrchestrationStack(LayerStack):
 
         arn = self.state_machine.arn
         widgets = [
+            widget(
+                "Rows received, loaded, rejected",
+                business(metrics.ROWS_RECEIVED, metrics.ROWS_LOADED, metrics.ROWS_REJECTED),
+            ),
+            widget("Reject rate (%, worst file)", business(metrics.REJECT_RATE, stat="Maximum")),
+            widget(
+                "Jobs loaded, rejected, failed",
+                business(metrics.JOBS_LOADED, metrics.JOBS_REJECTED, metrics.JOBS_FAILED),
+            ),
+            widget("Bytes processed", business(metrics.BYTES_PROCESSED)),
+            widget("Job duration (s, p95)", business(metrics.JOB_DURATION, stat="p95")),
+            widget(
+                "Reconciliation failures and undelivered starts",
+                business(metrics.RECONCILIATION_FAILURES)
+                + [
+                    [
+                        "AWS/SQS",
+                        "ApproximateNumberOfMessagesVisible",
+                        "QueueName",
+                        dead_letter.queue.name,
+                        {"stat": "Maximum"},
+                    ]
+                ],
+            ),
             widget("Lambda invocations", lambda_metrics("Invocations", "Sum")),
             widget("Lambda errors", lambda_metrics("Errors", "Sum")),
+            widget("Lambda throttles", lambda_metrics("Throttles", "Sum")),
             widget("Lambda duration (p95)", lambda_metrics("Duration", "p95")),
             widget(
                 "Step Functions executions",
@@ -251,6 +452,6 @@ class OrchestrationStack(LayerStack):
         CloudwatchDashboard(
             self,
             "dashboard",
-            dashboard_name=f"pipeline-health-{self.config.environment_suffix}",
+            dashboard_name=self.name("health"),
             dashboard_body=json.dumps({"widgets": widgets}),
         )

@@ -6,7 +6,6 @@ Pure Python (no cdktf import) so the `pipeline` CLI can use it without the frame
 from __future__ import annotations
 
 LAYERS = ("network", "storage", "compute", "orchestration")
-FUNCTIONS = ("ingest", "validate", "transform", "load", "failure")
 
 
 def prefix(suffix: str) -> str:
@@ -29,6 +28,8 @@ BUCKET_ARN = "bucket-arn"
 TABLE_ARN = "table-arn"
 KMS_KEY_ARN = "kms-key-arn"
 ALERT_TOPIC_ARN = "alert-topic-arn"
+GLUE_DATABASE = "glue-database"
+ATHENA_WORKGROUP = "athena-workgroup"
 
 
 def function_arn(function: str) -> str:

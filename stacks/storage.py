@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTable,
     DynamodbTableAttribute,
+    DynamodbTableGlobalSecondaryIndex,
     DynamodbTablePointInTimeRecovery,
     DynamodbTableServerSideEncryption,
 )
@@ -17,6 +18,8 @@ from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfigurationRuleTransition,
 )
 
+from lake import layout
+from pipeline_constructs.catalog import DataCatalog
 from pipeline_constructs.encryption_key import EncryptionKey
 from pipeline_constructs.framework import Construct
 from pipeline_constructs.iam import Condition, Statement
@@ -26,6 +29,8 @@ from stacks.base import LayerStack
 from stacks.config import LifecycleSettings, PipelineConfig
 
 JOB_TABLE_KEY = "jobId"
+# The admission queue's index (handlers/dal/admission.py): only waiting jobs carry its keys.
+QUEUE_INDEX = ("queue-index", "queue", "ticket")
 
 
 class StorageStack(LayerStack):
@@ -38,8 +43,9 @@ class StorageStack(LayerStack):
             description="Encrypts the pipeline's data, job table, function settings, logs and alerts",
             account_id=self.account_id,
             region=config.region,
-            # CloudWatch alarms publish to the encrypted alert topic.
-            service_principals=["cloudwatch.amazonaws.com"],
+            # CloudWatch alarms publish to the encrypted alert topic; EventBridge writes undeliverable
+            # events to the encrypted dead-letter queue.
+            service_principals=["cloudwatch.amazonaws.com", "events.amazonaws.com"],
         )
         # Bucket names are global: the account id keeps two accounts' environments apart.
         access_logs_name = f"{self.name('access-logs')}-{self.account_id}"
@@ -72,16 +78,40 @@ class StorageStack(LayerStack):
             name=self.name("jobs"),
             billing_mode="PAY_PER_REQUEST",
             hash_key=JOB_TABLE_KEY,
-            attribute=[DynamodbTableAttribute(name=JOB_TABLE_KEY, type="S")],
+            attribute=[
+                DynamodbTableAttribute(name=JOB_TABLE_KEY, type="S"),
+                DynamodbTableAttribute(name=QUEUE_INDEX[1], type="S"),
+                DynamodbTableAttribute(name=QUEUE_INDEX[2], type="N"),
+            ],
+            global_secondary_index=[
+                DynamodbTableGlobalSecondaryIndex(
+                    name=QUEUE_INDEX[0], hash_key=QUEUE_INDEX[1], range_key=QUEUE_INDEX[2], projection_type="KEYS_ONLY"
+                )
+            ],
             point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
             server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.key.arn),
             deletion_protection_enabled=config.table_deletion_protection,
+        )
+        catalog = DataCatalog(
+            self,
+            "catalog",
+            database_name=self.name("catalog").replace("-", "_"),  # Athena prefers no hyphens in names
+            workgroup_name=self.name("analytics"),
+            bucket_name=data_name,
+            kms_key_arn=self.key.arn,
+            bytes_scanned_cutoff=config.monitoring.athena_bytes_scanned_cutoff,
+            first_date=config.monitoring.partition_projection_start,
+            force_destroy=config.force_destroy_buckets,
         )
         self.export(parameters.BUCKET_NAME, self.data.name, description="Data bucket")
         self.export(parameters.BUCKET_ARN, self.data.arn, description="Data bucket ARN")
         self.export(parameters.TABLE_NAME, self.table.name, description="Job metadata table")
         self.export(parameters.TABLE_ARN, self.table.arn, description="Job metadata table ARN")
         self.export(parameters.KMS_KEY_ARN, self.key.arn, description="Customer-managed key of the pipeline")
+        self.export(
+            parameters.GLUE_DATABASE, catalog.database.name, description="Glue database of the published tables"
+        )
+        self.export(parameters.ATHENA_WORKGROUP, catalog.workgroup.name, description="Athena workgroup for the tables")
 
     def _allow_log_delivery(self, *, into: str, source: str) -> Statement:
         return Statement(
@@ -94,11 +124,13 @@ class StorageStack(LayerStack):
         )
 
 
-def _expire_rule(rule_id: str, days: int, lifecycle: LifecycleSettings) -> S3BucketLifecycleConfigurationRule:
+def _expire_rule(
+    rule_id: str, days: int, lifecycle: LifecycleSettings, *, prefix: str = ""
+) -> S3BucketLifecycleConfigurationRule:
     return S3BucketLifecycleConfigurationRule(
         id=rule_id,
         status="Enabled",
-        filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+        filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=prefix)],
         expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=days)],
         noncurrent_version_expiration=[
             S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
@@ -136,4 +168,14 @@ def _data_lifecycle(lifecycle: LifecycleSettings) -> list[S3BucketLifecycleConfi
             )
         ],
     )
-    return [archive_then_expire, _abort_multipart_rule(lifecycle)]
+    work_files = [
+        _expire_rule(f"expire-{prefix}", lifecycle.work_files_expire_after_days, lifecycle, prefix=f"{prefix}/")
+        for prefix in layout.INTERMEDIATE
+    ]
+    query_results = _expire_rule(
+        "expire-athena-results",
+        lifecycle.query_results_expire_after_days,
+        lifecycle,
+        prefix=f"{layout.ATHENA_RESULTS}/",
+    )
+    return [archive_then_expire, *work_files, query_results, _abort_multipart_rule(lifecycle)]

@@ -20,11 +20,11 @@ from handlers.dal.clients import dynamodb_resource
 SOURCE_MARKER_PREFIX = "source-sha256#"
 
 
-def _table():
+def table():
     return dynamodb_resource().Table(get_settings().jobs_table)
 
 
-def _is_condition_failure(exc: ClientError) -> bool:
+def is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
@@ -44,7 +44,7 @@ def _plain(value: object) -> object:
 
 
 def get_job(job_id: str) -> dict | None:
-    item = _table().get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
+    item = table().get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
     return _plain(item) if item is not None else None
 
 
@@ -56,10 +56,10 @@ def stored_result(job: dict, stage: str) -> dict | None:
 def put_new_job(item: dict) -> bool:
     """Register a job that does not exist yet. False if someone registered it first."""
     try:
-        _table().put_item(Item=item, ConditionExpression="attribute_not_exists(jobId)")
+        table().put_item(Item=item, ConditionExpression="attribute_not_exists(jobId)")
         return True
     except ClientError as exc:
-        if _is_condition_failure(exc):
+        if is_condition_failure(exc):
             return False
         raise
 
@@ -67,14 +67,14 @@ def put_new_job(item: dict) -> bool:
 def replace_job(item: dict, *, expected_run_id: str, expected_updated_at: int) -> bool:
     """Take a job over (forced, after failure, or stale). False if it moved meanwhile."""
     try:
-        _table().put_item(
+        table().put_item(
             Item=item,
             ConditionExpression="runId = :run AND updatedAt = :updated",
             ExpressionAttributeValues={":run": expected_run_id, ":updated": expected_updated_at},
         )
         return True
     except ClientError as exc:
-        if _is_condition_failure(exc):
+        if is_condition_failure(exc):
             return False
         raise
 
@@ -120,7 +120,7 @@ def complete_stage(
     values.update({":run": run_id, **status_values})
     condition = f"#run = :run AND #st IN ({', '.join(status_values)}) AND attribute_not_exists(#res.#stage)"
     try:
-        _table().update_item(
+        table().update_item(
             Key={"jobId": job_id},
             UpdateExpression=expression,
             ConditionExpression=condition,
@@ -129,19 +129,19 @@ def complete_stage(
         )
         return True
     except ClientError as exc:
-        if _is_condition_failure(exc):
+        if is_condition_failure(exc):
             return False
         raise
 
 
 def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str) -> str:
-    """Set FAILED with the error. Returns "updated", "created" or "not-owner".
+    """Set FAILED with the error. Returns "updated", "created", "kept" (the run had already failed:
+    its first error stays) or "not-owner".
 
     With ``run_id`` only that run's job is changed. Without one (ingest failed before it
     registered anything) the job is created as FAILED if missing, or updated if it is
     already FAILED; a job that another run owns or that finished is left alone.
     """
-    table = _table()
     assignments = {
         "status": "FAILED",
         "error": error,
@@ -150,16 +150,22 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str)
         "codeVersion": get_settings().code_version,
     }
     expression, names, values = _update_expression(assignments)
+    expression += " REMOVE #queue"  # a failed job waits for nothing
     names["#st"] = "status"
+    names["#queue"] = "queue"
     if run_id:
         names["#run"] = "runId"
-        condition = "#run = :run AND NOT #st IN (:loaded, :rejected)"
-        values.update({":run": run_id, ":loaded": "LOADED", ":rejected": "REJECTED"})
+        names["#error"] = "error"
+        # The first error of a run is its cause (a failed map item, then the map's own error): kept.
+        condition = (
+            "#run = :run AND NOT #st IN (:loaded, :rejected) AND (#st <> :failed OR attribute_not_exists(#error))"
+        )
+        values.update({":run": run_id, ":loaded": "LOADED", ":rejected": "REJECTED", ":failed": "FAILED"})
     else:
         condition = "#st = :failed"
         values[":failed"] = "FAILED"
     try:
-        table.update_item(
+        table().update_item(
             Key={"jobId": job_id},
             UpdateExpression=expression,
             ConditionExpression=condition,
@@ -168,9 +174,12 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str)
         )
         return "updated"
     except ClientError as exc:
-        if not _is_condition_failure(exc):
+        if not is_condition_failure(exc):
             raise
     if run_id and get_job(job_id) is not None:
+        current = get_job(job_id) or {}
+        if current.get("runId") == run_id and current.get("status") == "FAILED":
+            return "kept"  # this run already failed with its cause recorded
         return "not-owner"
     item = {
         "jobId": job_id,
@@ -189,7 +198,7 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str)
 def note_refused_start(*, job_id: str, error: dict, timestamp: str) -> None:
     """Keep a trace of a start that was refused, without touching the job's status."""
     expression, names, values = _update_expression({"lastRefusedStart": {**error, "at": timestamp}})
-    _table().update_item(
+    table().update_item(
         Key={"jobId": job_id},
         UpdateExpression=expression,
         ExpressionAttributeNames=names,
@@ -201,25 +210,24 @@ def note_refused_start(*, job_id: str, error: dict, timestamp: str) -> None:
 def claim_source(*, sha256: str, job_id: str, timestamp: str) -> str | None:
     """Make ``job_id`` the owner of a source digest. Returns the other owner if it is taken."""
     key = SOURCE_MARKER_PREFIX + sha256
-    table = _table()
     try:
-        table.put_item(
+        table().put_item(
             Item={"jobId": key, "ownerJobId": job_id, "claimedAt": timestamp},
             ConditionExpression="attribute_not_exists(jobId) OR ownerJobId = :me",
             ExpressionAttributeValues={":me": job_id},
         )
         return None
     except ClientError as exc:
-        if not _is_condition_failure(exc):
+        if not is_condition_failure(exc):
             raise
-    item = table.get_item(Key={"jobId": key}, ConsistentRead=True).get("Item") or {}
+    item = table().get_item(Key={"jobId": key}, ConsistentRead=True).get("Item") or {}
     return item.get("ownerJobId")
 
 
 def transfer_source(*, sha256: str, from_job_id: str, to_job_id: str, timestamp: str) -> bool:
     """Move a digest marker from one job to another, only if it still belongs to the first."""
     try:
-        _table().put_item(
+        table().put_item(
             Item={
                 "jobId": SOURCE_MARKER_PREFIX + sha256,
                 "ownerJobId": to_job_id,
@@ -231,6 +239,45 @@ def transfer_source(*, sha256: str, from_job_id: str, to_job_id: str, timestamp:
         )
         return True
     except ClientError as exc:
-        if _is_condition_failure(exc):
+        if is_condition_failure(exc):
+            return False
+        raise
+
+
+def touch(*, job_id: str, run_id: str) -> None:
+    """Note progress of this run (a chunk done), so admission does not take a busy job's slot
+    back during a long map. Nothing if the run no longer owns the job."""
+    try:
+        table().update_item(
+            Key={"jobId": job_id},
+            UpdateExpression="SET updatedAt = :now",
+            ConditionExpression="#run = :run",
+            ExpressionAttributeNames={"#run": "runId"},
+            ExpressionAttributeValues={":run": run_id, ":now": now_epoch()},
+        )
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
+
+
+def admit(*, job_id: str, run_id: str, timestamp: str) -> bool:
+    """QUEUED -> ADMITTED for this run, taking the job off the waiting index. False if it moved."""
+    try:
+        table().update_item(
+            Key={"jobId": job_id},
+            UpdateExpression="SET #st = :admitted, stageTimes.admitted = :at, updatedAt = :now REMOVE #queue",
+            ConditionExpression="#run = :run AND #st = :queued",
+            ExpressionAttributeNames={"#st": "status", "#run": "runId", "#queue": "queue"},
+            ExpressionAttributeValues={
+                ":admitted": "ADMITTED",
+                ":queued": "QUEUED",
+                ":run": run_id,
+                ":at": timestamp,
+                ":now": now_epoch(),
+            },
+        )
+        return True
+    except ClientError as exc:
+        if is_condition_failure(exc):
             return False
         raise

@@ -1,17 +1,17 @@
-"""Curated Parquet files, written with memory bounded independently of the input size.
+"""The Parquet a job publishes, written with memory bounded independently of the input size.
 
-Transform runs in two passes over local files:
+Two steps, on local files:
 
-1. ``DateSpill``: each normalised record batch is sorted by booking date (stable, so source order
-   is kept within a date) and every date's slice is appended as one record batch to a single Arrow
-   IPC file in the work directory. Only a list of batch numbers per date stays in memory.
-2. ``write_partitions``: date by date (ascending), that date's batches are read back in order and
-   written as one Parquet file with row groups of a fixed number of rows, and the date's daily
-   totals per (account, currency) are aggregated with exact decimal sums and appended to the one
-   daily totals file, so it comes out sorted by date, account and currency.
+1. Per chunk (validate): ``DateSpill`` groups the chunk's normalised valid rows by booking date in
+   one Arrow IPC file (only batch numbers per date stay in memory); each date's rows, in line
+   order, become one staging part of the chunk (``write_date_parts``).
+2. Per booking date (transform): ``write_date`` reads that date's parts of every chunk, in chunk
+   order (so in line order), and writes the transactions as Parquet with row groups of a fixed
+   number of rows (a new file every ``FILE_ROWS`` rows), and the date's daily totals per
+   (account, currency), summed exactly as decimal128.
 
-Memory holds one input batch, one row group and the (account, currency) groups of one date.
-Outputs depend only on the rows, not on how the input was split into batches.
+Memory holds one batch, one row group and the (account, currency) groups of one date. The bytes
+depend only on the rows, not on how they were split into chunks or batches.
 """
 
 from __future__ import annotations
@@ -26,41 +26,31 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from handlers.logic.normalize import DEBIT, MINOR_TYPE, currency_exponents, format_minor
+from lake import schema
 
-TRANSACTION_SCHEMA = pa.schema(
-    [
-        ("job_id", pa.string()),
-        ("source_line", pa.int64()),
-        ("transaction_id", pa.string()),
-        ("account_id", pa.string()),
-        ("booked_at", pa.timestamp("us", tz="UTC")),
-        ("booking_date", pa.date32()),
-        ("amount", pa.string()),
-        ("signed_amount", pa.string()),
-        ("currency", pa.string()),
-        ("minor_units", pa.int8()),
-        ("direction", pa.string()),
-        ("description", pa.string()),
-        ("extra", pa.string()),
-    ]
-)
-
-DAILY_TOTALS_SCHEMA = pa.schema(
-    [
-        ("booking_date", pa.date32()),
-        ("account_id", pa.string()),
-        ("currency", pa.string()),
-        ("row_count", pa.int64()),
-        ("debit_total", pa.string()),
-        ("credit_total", pa.string()),
-        ("net_total", pa.string()),
-    ]
-)
+_ARROW_TYPES = {
+    schema.STRING: pa.string(),
+    schema.INT64: pa.int64(),
+    schema.INT8: pa.int8(),
+    schema.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    schema.DATE: pa.date32(),
+}
 
 
-# The spill keeps the curated columns (no job_id) plus exact unsigned minor units for the totals.
+def arrow_schema(table: schema.Table) -> pa.Schema:
+    """The Parquet schema of a published table, from its one definition (lake/schema.py)."""
+    return pa.schema([pa.field(column.name, _ARROW_TYPES[column.type]) for column in table.columns])
+
+
+TRANSACTION_SCHEMA = arrow_schema(schema.TRANSACTIONS)
+DAILY_TOTALS_SCHEMA = arrow_schema(schema.DAILY_TOTALS)
+
+
+# A chunk's valid rows, normalised: the curated columns (no job_id), the booking date they are
+# grouped by, and exact unsigned minor units for the totals.
 SPILL_SCHEMA = pa.schema(
-    [field for field in TRANSACTION_SCHEMA if field.name != "job_id"] + [pa.field("minor", MINOR_TYPE)]
+    [field for field in TRANSACTION_SCHEMA if field.name != "job_id"]
+    + [pa.field(schema.BOOKING_DATE.name, _ARROW_TYPES[schema.DATE]), pa.field("minor", MINOR_TYPE)]
 )
 SPILL_ROWS = 128 * 1024  # rows sorted by date at a time in pass 1
 ROW_GROUP_ROWS = 128 * 1024
@@ -162,6 +152,10 @@ class RowGroupWriter:
         self._pending_rows = 0
         self.rows_written = 0
 
+    @property
+    def pending_rows(self) -> int:
+        return self._pending_rows
+
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
@@ -221,9 +215,11 @@ class DailyAggregator:
             self.partials.append(_sum_groups(pa.concat_tables(self.pending)))
             self.pending, self.pending_rows = [], 0
 
-    def result(self, booking_date: int) -> pa.Table:
+    def result(self, job_id: str) -> pa.Table:
         """The date's rows of DAILY_TOTALS_SCHEMA, sorted by account_id then currency."""
         self._reduce_pending()
+        if not self.partials:
+            return DAILY_TOTALS_SCHEMA.empty_table()
         groups = self.partials[0] if len(self.partials) == 1 else _sum_groups(pa.concat_tables(self.partials))
         self.partials = []
         groups = groups.sort_by([("account_id", "ascending"), ("currency", "ascending")])
@@ -232,7 +228,7 @@ class DailyAggregator:
         text = {name: format_minor(groups.column(name).combine_chunks(), exponent) for name in self._SUMS}
         return pa.table(
             {
-                "booking_date": pa.nulls(groups.num_rows, pa.int32()).fill_null(booking_date).cast(pa.date32()),
+                "job_id": constant_strings(job_id, groups.num_rows),
                 "account_id": groups.column("account_id"),
                 "currency": currency,
                 "row_count": groups.column("rows"),
@@ -253,44 +249,117 @@ def _sum_groups(table: pa.Table) -> pa.Table:
     )
 
 
-def _constant_strings(value: str, length: int) -> pa.Array:
+def constant_strings(value: str, length: int) -> pa.Array:
     return pa.nulls(length, pa.string()).fill_null(value)
 
 
-def partition_path(directory: str, booking_date: str) -> str:
-    return os.path.join(directory, f"booking_date={booking_date}.parquet")
+def iso_date(day: int) -> str:
+    return pa.scalar(day, pa.int32()).cast(pa.date32()).as_py().isoformat()
 
 
-def write_partitions(
-    *, spill: DateSpill, job_id: str, directory: str, daily_path: str
-) -> tuple[dict[str, tuple[str, int]], int]:
-    """Pass 2: one Parquet file per booking date, and the daily totals file.
+# ------------------------------------------------------------------ step 1: a chunk's parts
+_PART_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
-    Returns booking date (ISO text) -> (path, rows), and the number of daily totals rows."""
-    files: dict[str, tuple[str, int]] = {}
-    daily = RowGroupWriter(daily_path, DAILY_TOTALS_SCHEMA, rows=DAILY_ROW_GROUP_ROWS)
-    daily_rows = 0
+
+def write_date_parts(spill: DateSpill, directory: str) -> dict[str, tuple[str, int, dict[str, tuple[int, int]]]]:
+    """One Arrow IPC file (zstd) per booking date of the chunk: date -> (path, rows, totals), the
+    totals per currency as (rows, unsigned minor units)."""
+    parts = {}
+    for day in spill.days():
+        iso = iso_date(day)
+        path = os.path.join(directory, f"{schema.BOOKING_DATE.name}={iso}.arrow")
+        totals: dict[str, tuple[int, int]] = {}
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, SPILL_SCHEMA, options=_PART_OPTIONS) as writer:
+            for table in spill.chunks(day, ROW_GROUP_ROWS):
+                writer.write_table(table)
+                for currency, (rows, minor) in currency_sums(table).items():
+                    before = totals.get(currency, (0, 0))
+                    totals[currency] = (before[0] + rows, before[1] + minor)
+        parts[iso] = (path, spill.rows_per_date[day], totals)
+    return parts
+
+
+def currency_sums(table: pa.Table) -> dict[str, tuple[int, int]]:
+    """Per currency (rows, unsigned minor units) of normalised rows, exact."""
+    grouped = table.select(["currency", "minor"]).group_by("currency", use_threads=False)
+    grouped = grouped.aggregate([("minor", "sum"), ("minor", "count")])
+    return {
+        currency: (count, int(minor))
+        for currency, minor, count in zip(*(column.to_pylist() for column in grouped.columns), strict=True)
+    }
+
+
+# ------------------------------------------------------------------ step 2: one booking date
+FILE_ROWS = 8 * ROW_GROUP_ROWS  # about 100 MB of Parquet: large enough for Athena, small enough to copy
+
+
+@dataclass
+class DateOutput:
+    files: list[tuple[str, int]]  # (local Parquet path, rows), in order
+    daily_path: str
+    daily_rows: int
+    totals: dict[str, tuple[int, int]]  # currency -> (rows, unsigned minor units)
+
+
+def write_date(*, parts: list[str], job_id: str, booking_date: str, directory: str) -> DateOutput:
+    """The date's transactions (from the chunks' parts, in order) and its daily totals."""
+    files: list[tuple[str, int]] = []
+    aggregator = DailyAggregator()
+    totals: dict[str, tuple[int, int]] = {}
+    writer: RowGroupWriter | None = None
+
+    def next_file() -> RowGroupWriter:
+        path = os.path.join(directory, f"part-{len(files):05d}.parquet")
+        files.append((path, 0))
+        return RowGroupWriter(path, TRANSACTION_SCHEMA, rows=ROW_GROUP_ROWS)
+
     try:
-        for day in spill.days():
-            iso = pa.scalar(day, pa.int32()).cast(pa.date32()).as_py().isoformat()
-            path = partition_path(directory, iso)
-            writer = RowGroupWriter(path, TRANSACTION_SCHEMA, rows=ROW_GROUP_ROWS)
-            aggregator = DailyAggregator()
-            try:
-                for batch in spill.chunks(day, ROW_GROUP_ROWS):
-                    aggregator.add(batch)
-                    columns = {"job_id": _constant_strings(job_id, batch.num_rows)}
-                    columns.update((name, batch.column(name)) for name in TRANSACTION_SCHEMA.names[1:])
-                    writer.write(pa.table(columns, schema=TRANSACTION_SCHEMA))
-            finally:
-                writer.close()
-            files[iso] = (path, writer.rows_written)
-            totals = aggregator.result(day)
-            daily.write(totals)
-            daily_rows += totals.num_rows
+        for batch in _part_batches(parts):
+            aggregator.add(batch)
+            for currency, (rows, minor) in currency_sums(batch).items():
+                before = totals.get(currency, (0, 0))
+                totals[currency] = (before[0] + rows, before[1] + minor)
+            offset = 0
+            while offset < batch.num_rows:
+                if writer is None:
+                    writer = next_file()
+                room = FILE_ROWS - writer.rows_written - writer.pending_rows
+                piece = batch.slice(offset, room)
+                columns = {"job_id": constant_strings(job_id, piece.num_rows)}
+                columns.update((name, piece.column(name)) for name in TRANSACTION_SCHEMA.names[1:])
+                writer.write(pa.table(columns, schema=TRANSACTION_SCHEMA))
+                offset += piece.num_rows
+                if writer.rows_written + writer.pending_rows >= FILE_ROWS:
+                    writer.close()
+                    files[-1] = (files[-1][0], writer.rows_written)
+                    writer = None
     finally:
-        daily.close()
-    return files, daily_rows
+        if writer is not None:
+            writer.close()
+            files[-1] = (files[-1][0], writer.rows_written)
+    daily_path = os.path.join(directory, "daily_totals.parquet")
+    daily = aggregator.result(job_id)
+    pq.write_table(daily, daily_path, row_group_size=DAILY_ROW_GROUP_ROWS, **PARQUET_OPTIONS)
+    del booking_date  # the date is the files' location, not a column
+    return DateOutput(files=files, daily_path=daily_path, daily_rows=daily.num_rows, totals=totals)
+
+
+def _part_batches(parts: list[str]):
+    """The rows of the parts in order, as tables of about ROW_GROUP_ROWS rows."""
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    for path in parts:
+        with pa.OSFile(path, "rb") as source:
+            reader = pa.ipc.open_file(source)
+            for number in range(reader.num_record_batches):
+                batch = reader.get_batch(number)
+                pending.append(batch)
+                pending_rows += batch.num_rows
+                if pending_rows >= ROW_GROUP_ROWS:
+                    yield pa.Table.from_batches(pending).combine_chunks()
+                    pending, pending_rows = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).combine_chunks()
 
 
 def sum_by_currency(path: str) -> tuple[int, dict[str, int], dict[str, int]]:

@@ -1,198 +1,81 @@
-"""Duplicate detection of transaction_ids with compact state: 16 bytes per distinct id.
+"""Duplicate transaction ids within one chunk, and the occurrences that other chunks compare with.
 
-Each id is reduced to a 128-bit key made of two 64-bit halves: ``hash(id)`` and ``hash("\\0" + id)``
-(Python's keyed SipHash of two different strings; the key is random per process, which is fine:
-the state lives only as long as the process). Ids checked one at a time go into a small set of
-keys (``recent``); when that holds ``memory_entries`` keys, or when a whole batch of ids is checked
-at once (the vectorized CSV path), keys are frozen into runs: an int64 array of high halves sorted
-ascending and the int64 array of the matching low halves. Runs are merged so that there are
-O(log n) of them. Membership is a binary search on the high half (``bisect`` for one id,
-``pyarrow.compute.search_sorted`` for a batch) and a comparison of the low half over the (almost
-always single) entry with that high half.
-
-Memory is 16 bytes per distinct id plus the small set, instead of a Python string per id. Two
-different ids share a key with probability about n**2 / 2**129 (about 6e-27 for 2 million ids);
-such a pair would be reported as DUPLICATE_ID. That is the one inexact corner, documented in the
-data contract.
+Keys (``idkeys``) come in batches, in line order. Within a batch, the first occurrence of a key
+keeps its fate; against earlier batches, any occurrence of a key seen before is a duplicate. The
+keys seen so far are kept as a few sorted runs of (high, low) int64 pairs, merged by size (a log
+structure: O(log n) runs), so memory is 16 bytes per distinct id and a lookup is a binary search.
+Every occurrence is also kept with its line, for the job-wide duplicate step (``dedupe``).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import numpy as np
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-_NUL = "\0"
-_LOW_MASK = (1 << 64) - 1
-
-
-def key_of(transaction_id: str) -> int:
-    """The 128-bit key as one Python int (see _join)."""
-    return _join(hash(transaction_id), hash(_NUL + transaction_id))
+_EMPTY = np.empty(0, dtype=np.int64)
 
 
 class _Run:
-    __slots__ = ("high", "low", "high_view", "low_view")
+    __slots__ = ("high", "low")
 
-    def __init__(self, high: pa.Array, low: pa.Array) -> None:
-        # high: int64 sorted ascending; low: the int64 low halves in the same order. Both
-        # null-free with offset 0 (results of sort/take/concat/filter are).
-        self.high, self.low = high, low
-        self.high_view = memoryview(high.buffers()[1]).cast("q")[high.offset : high.offset + len(high)]
-        self.low_view = memoryview(low.buffers()[1]).cast("q")[low.offset : low.offset + len(low)]
+    def __init__(self, high: np.ndarray, low: np.ndarray) -> None:
+        self.high, self.low = high, low  # sorted by (high, low), no repeated pair
 
     def __len__(self) -> int:
         return len(self.high)
 
-    def contains(self, high: int, low: int) -> bool:
-        view = self.high_view
-        position = bisect_left(view, high)
-        while position < len(view) and view[position] == high:
-            if self.low_view[position] == low:
-                return True
-            position += 1
-        return False
+    def contains(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
+        left = np.searchsorted(self.high, high, side="left")
+        right = np.searchsorted(self.high, high, side="right")
+        found = np.zeros(len(high), dtype=bool)
+        single = (right - left) == 1
+        found[single] = self.low[left[single]] == low[single]
+        for k in np.flatnonzero((right - left) > 1).tolist():  # high halves shared: rare
+            found[k] = bool(np.any(self.low[left[k] : right[k]] == low[k]))
+        return found
 
 
-def _sorted_run(high: pa.Array, low: pa.Array) -> _Run:
-    """Sort by the high half and drop repeated (high, low) pairs that ended up adjacent."""
-    order = pc.array_sort_indices(high)
-    high, low = pc.take(high, order), pc.take(low, order)
-    if len(high) > 1:
-        same = pc.and_(
-            pc.equal(high.slice(1), high.slice(0, len(high) - 1)),
-            pc.equal(low.slice(1), low.slice(0, len(low) - 1)),
-        )
-        if pc.any(same).as_py():
-            keep = pa.concat_arrays([pa.array([True]), pc.invert(same)])
-            high, low = high.filter(keep), low.filter(keep)
-    return _Run(high, low)
+def _sorted_unique(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order by (high, low, position) and the mask of entries repeating the previous pair."""
+    order = np.lexsort((np.arange(len(high)), low, high))
+    sorted_high, sorted_low = high[order], low[order]
+    repeated = np.zeros(len(high), dtype=bool)
+    repeated[1:] = (sorted_high[1:] == sorted_high[:-1]) & (sorted_low[1:] == sorted_low[:-1])
+    return order, repeated, np.stack((sorted_high, sorted_low))
 
 
 class DuplicateTracker:
-    def __init__(self, *, memory_entries: int = 200_000, spill_dir: str | None = None) -> None:
-        self.memory_entries = max(1, memory_entries)
-        self.recent: set[int] = set()
-        self.spilled = False  # True once keys have been frozen into compact runs
+    def __init__(self) -> None:
         self._runs: list[_Run] = []
-        self._spill_dir = spill_dir  # kept for the signature; runs are compact and stay in memory
+        self._occurrences: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    # ------------------------------------------------------------------ one id at a time
-    def seen_before(self, transaction_id: str) -> bool:
-        """True if the id was added earlier; otherwise records it and returns False."""
-        key = key_of(transaction_id)
-        if key in self.recent:
-            return True
-        if self._runs:
-            high, low = _split(key)
-            for run in self._runs:
-                if run.contains(high, low):
-                    return True
-        self.recent.add(key)
-        if len(self.recent) >= self.memory_entries:
-            self.spill()
-        return False
-
-    def spill(self) -> None:
-        """Freeze the recent keys into a sorted run."""
-        if self.recent:
-            keys = list(self.recent)
-            self.recent.clear()
-            halves = list(map(_split, keys))
-            high = pa.array([h for h, _ in halves], pa.int64())
-            low = pa.array([lo for _, lo in halves], pa.int64())
-            self._add_run(_sorted_run(high, low))
-
-    # ------------------------------------------------------------------ a batch of ids
-    def seen_before_batch(self, transaction_ids: list[str]) -> list[int]:
-        """Positions in ``transaction_ids`` whose id appeared earlier (in an earlier call or at a
-        lower position). Records them all. Same answers as calling seen_before in order."""
-        if not transaction_ids:
-            return []
-        highs = list(map(hash, transaction_ids))
-        lows = list(map(hash, map(_NUL.__add__, transaction_ids)))
-        high_array, low_array = pa.array(highs, pa.int64()), pa.array(lows, pa.int64())
-        hits: set[int] = set()  # keys (as in key_of) already recorded before this batch
-        if self.recent:
-            hits.update(key for key in map(_join, highs, lows) if key in self.recent)
+    def check(self, high: np.ndarray, low: np.ndarray, lines: np.ndarray) -> np.ndarray:
+        """Which of these occurrences (in line order) repeat an earlier one. Records them all."""
+        if not len(high):
+            return np.zeros(0, dtype=bool)
+        order, repeated, pairs = _sorted_unique(high, low)
+        seen = np.zeros(len(high), dtype=bool)
         for run in self._runs:
-            hits.update(_hits_in_run(run, high_array, low_array))
-        duplicates: list[int] = []
-        if hits or len(set(highs)) != len(highs):
-            seen = set(hits)
-            for position, key in enumerate(map(_join, highs, lows)):
-                if key in seen:
-                    duplicates.append(position)
-                else:
-                    seen.add(key)
-        self._add_run(_sorted_run(high_array, low_array))
-        return duplicates
+            seen |= run.contains(high, low)
+        duplicate = seen.copy()
+        duplicate[order[repeated]] = True
+        keep = ~repeated & ~seen[order]  # keys new to this chunk, once each
+        if keep.any():
+            self._add(_Run(pairs[0][keep], pairs[1][keep]))
+        self._occurrences.append((high, low, np.asarray(lines, dtype=np.int64)))
+        return duplicate
 
-    # ------------------------------------------------------------------ runs
-    def _add_run(self, run: _Run) -> None:
+    def _add(self, run: _Run) -> None:
         runs = self._runs
         runs.append(run)
-        self.spilled = True
         while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
             last, previous = runs.pop(), runs.pop()
-            runs.append(
-                _sorted_run(pa.concat_arrays([previous.high, last.high]), pa.concat_arrays([previous.low, last.low]))
-            )
+            high = np.concatenate((previous.high, last.high))
+            low = np.concatenate((previous.low, last.low))
+            order = np.lexsort((low, high))
+            runs.append(_Run(high[order], low[order]))  # disjoint: each key is added once
 
-    @property
-    def keys_held(self) -> int:
-        return len(self.recent) + sum(len(run) for run in self._runs)
-
-    def close(self) -> None:
-        self.recent.clear()
-        self._runs.clear()
-
-    def __enter__(self) -> DuplicateTracker:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def _join(high: int, low: int) -> int:
-    """Two signed 64-bit hashes -> one 128-bit int key (low half kept unsigned)."""
-    return (high << 64) | (low & _LOW_MASK)
-
-
-def _split(key: int) -> tuple[int, int]:
-    low = key & _LOW_MASK
-    return key >> 64, low - (1 << 64) if low >> 63 else low
-
-
-def _hits_in_run(run: _Run, high: pa.Array, low: pa.Array) -> set[int]:
-    """Keys of the batch (high, low) that the run holds."""
-    left = pc.search_sorted(run.high, high, side="left")
-    right = pc.search_sorted(run.high, high, side="right")
-    width = pc.subtract(right, left)
-    found: set[int] = set()
-    single = pc.equal(width, 1)
-    if pc.any(single).as_py():
-        candidates_low = low.filter(single)
-        stored_low = pc.take(run.low, left.filter(single))
-        match = pc.equal(candidates_low, stored_low)
-        if pc.any(match).as_py():
-            found.update(
-                map(
-                    _join,
-                    high.filter(single).filter(match).to_pylist(),
-                    candidates_low.filter(match).to_pylist(),
-                )
-            )
-    several = pc.greater(width, 1)
-    if pc.any(several).as_py():  # different keys sharing a high half: rare, checked one by one
-        for h, lo, start, stop in zip(
-            high.filter(several).to_pylist(),
-            low.filter(several).to_pylist(),
-            left.filter(several).to_pylist(),
-            right.filter(several).to_pylist(),
-            strict=True,
-        ):
-            if lo in run.low_view[start:stop].tolist():
-                found.add(_join(h, lo))
-    return found
+    def occurrences(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(high, low, line) of every occurrence checked, in line order."""
+        if not self._occurrences:
+            return _EMPTY, _EMPTY, _EMPTY
+        return tuple(np.concatenate(parts) for parts in zip(*self._occurrences, strict=True))  # type: ignore[return-value]

@@ -1,44 +1,92 @@
-"""Jobs through the shared `e2e` deployment, and the accounting every finished job must satisfy."""
+"""Jobs through a local deployment, and the accounting every finished job must satisfy."""
 
 from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from handlers.logic.requests import job_id_for_object
+from lake import layout
 from local.workspace import SUFFIX, Target
 from pipeline_cli.deployment import Deployment
-from pipeline_cli.progress import follow
-from pipeline_cli.run_cmd import start, upload
+from pipeline_cli.progress import follow_job
+from pipeline_cli.run_cmd import job_id_of, start, upload
 from pipeline_cli.samples import write_transactions
 
+FINISHED = ("LOADED", "REJECTED", "FAILED")
 
-def run_job(job_input: dict[str, Any]) -> tuple[str, dict[str, Any], Deployment]:
+
+def run_job(job_input: dict[str, Any], *, suffix: str = SUFFIX) -> tuple[dict[str, Any], Deployment]:
+    """Start a job by hand (as `pipeline run` or the seed's start-execution do) and wait for it."""
+    deployment = Deployment.discover(suffix)
+    start(deployment, job_input=job_input)
+    return follow_job(deployment, job_input["jobId"], say=lambda _line: None, timeout_seconds=600), deployment
+
+
+def run_file(tmp: Path, name: str, *, rows: int, bad_every: int = 0, seed: int = 7, **options: Any):
+    """A generated file through `pipeline run`'s path: upload, start, follow."""
+    sample = write_transactions(tmp / f"{name}.csv", rows=rows, bad_every=bad_every, seed=seed)
     deployment = Deployment.discover(SUFFIX)
-    status = follow(start(deployment, job_input=job_input), say=lambda _line: None, timeout_seconds=300)
-    job = deployment.job(job_input["jobId"])
-    assert job is not None
-    return status, job, deployment
+    source = upload(deployment, file=sample)
+    return run_job({"jobId": job_id_of(source, None), "source": source, **options})
 
 
-def run_file(tmp: Path, job_id: str, *, rows: int, bad_every: int = 0, seed: int = 7) -> tuple[str, dict, Deployment]:
-    sample = write_transactions(tmp / f"{job_id}.csv", rows=rows, bad_every=bad_every, seed=seed)
-    deployment = Deployment.discover(SUFFIX)
-    return run_job({"jobId": job_id, "source": upload(deployment, file=sample, job_id=job_id)})
+def upload_only(target: Target, key: str, body: bytes, **extra: Any) -> str:
+    """Put an object with the plain S3 API, and the job id its upload starts."""
+    bucket = Deployment.discover(target.suffix).bucket
+    version = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body, **extra).get("VersionId")
+    return job_id_for_object(key=key, version_id=version)
 
 
-def assert_reconciled(target: Target, job: dict[str, Any], deployment: Deployment) -> None:
-    """Rows received = loaded + quarantined; no row twice; the manifest matches the data."""
-    counts = job["counts"]
-    assert counts["received"] == counts["loaded"] + counts["rejected"]
+def wait_for_job(deployment: Deployment, job_id: str, *, timeout_seconds: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        job = deployment.job(job_id)
+        if job and job.get("status") in FINISHED:
+            return job
+        time.sleep(1)
+    raise TimeoutError(f"job {job_id} is {(deployment.job(job_id) or {}).get('status')} after {timeout_seconds} s")
+
+
+def quarantined(target: Target, deployment: Deployment, job: dict[str, Any]) -> list[dict[str, Any]]:
+    s3 = target.client("s3")
+    plan = job["plan"]
+    return [
+        json.loads(line)
+        for key in layout.quarantine_keys(job["jobId"], plan["planId"], int(plan["chunks"]))
+        for line in s3.get_object(Bucket=deployment.bucket, Key=key)["Body"].read().splitlines()
+    ]
+
+
+def loaded_ids(target: Target, deployment: Deployment, job: dict[str, Any]) -> list[str]:
     s3 = target.client("s3")
     manifest = json.loads(s3.get_object(Bucket=deployment.bucket, Key=job["outputs"]["manifest"])["Body"].read())
     ids: list[str] = []
     for entry in manifest["files"]:
         table = pq.read_table(io.BytesIO(s3.get_object(Bucket=deployment.bucket, Key=entry["key"])["Body"].read()))
         ids.extend(table.column("transaction_id").to_pylist())
+    return ids
+
+
+def assert_reconciled(target: Target, job: dict[str, Any], deployment: Deployment) -> None:
+    """Rows received = loaded + quarantined; no row twice; the manifest matches the data."""
+    counts = job["counts"]
+    assert counts["received"] == counts["loaded"] + counts["rejected"]
+    assert len(quarantined(target, deployment, job)) == counts["rejected"]
+    ids = loaded_ids(target, deployment, job)
     assert len(ids) == len(set(ids)) == counts["loaded"]
     assert job["totals"]["loaded"] == job["totals"]["valid"]
+
+
+def published_versions(target: Target, deployment: Deployment, job_id: str) -> list[tuple[str, str]]:
+    versions = target.client("s3").list_object_versions(Bucket=deployment.bucket)
+    return sorted(
+        (v["Key"], v["VersionId"])
+        for v in versions.get("Versions", [])
+        if (v["Key"].startswith(layout.PROCESSED) and job_id in v["Key"]) or v["Key"] == layout.manifest_key(job_id)
+    )

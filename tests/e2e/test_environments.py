@@ -18,8 +18,8 @@ import pytest
 
 from local.workspace import Emulator, Target, Workspace
 from pipeline_cli.deployment import Deployment
-from pipeline_cli.progress import follow
-from pipeline_cli.run_cmd import start, upload
+from pipeline_cli.progress import follow_job
+from pipeline_cli.run_cmd import upload
 from pipeline_cli.samples import write_transactions
 from tests.infra import workflows
 from tests.infra.synth import LAYERS
@@ -54,13 +54,11 @@ def environments() -> Iterator[tuple[Target, Target]]:
 
 
 def run_job(target: Target, job_id: str, tmp: Path, *, seed: int) -> tuple[dict[str, Any], Deployment]:
-    """One file through one environment, as tests/e2e/jobs.py runs them (keep the two alike)."""
+    """One file through one environment: uploaded under incoming/, started by its upload, followed."""
     deployment = Deployment.discover(target.suffix)
-    sample = write_transactions(tmp / f"{job_id}.csv", rows=60, seed=seed)
-    execution = start(deployment, job_input={"jobId": job_id, "source": upload(deployment, file=sample, job_id=job_id)})
-    status = follow(execution, say=lambda _line: None, timeout_seconds=300)
-    job = deployment.job(job_id)
-    assert job is not None and (status, job["status"]) == ("SUCCEEDED", "LOADED"), job
+    upload(deployment, file=write_transactions(tmp / f"{job_id}.csv", rows=60, seed=seed), job_id=job_id)
+    job = follow_job(deployment, job_id, say=lambda _line: None, timeout_seconds=300)
+    assert job["status"] == "LOADED", job
     return job, deployment
 
 

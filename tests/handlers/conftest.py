@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -24,6 +26,13 @@ def aws_env(monkeypatch, tmp_path):
         "DATA_BUCKET": BUCKET,
         "JOBS_TABLE": TABLE,
         "REJECT_THRESHOLD": "0.05",
+        "ENVIRONMENT_SUFFIX": "test",
+        "CHUNK_BYTES": str(128 << 20),
+        "DEDUP_PARTITION_RECORDS": "4000000",
+        "MAX_RUNNING_JOBS": "4",
+        "JOB_LEASE_SECONDS": "1800",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "FinancialPipeline",
         "CODE_VERSION": "test-version",
         "POWERTOOLS_SERVICE_NAME": "pipeline-test",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -41,17 +50,41 @@ def aws_env(monkeypatch, tmp_path):
 
 @pytest.fixture
 def aws(aws_env):
-    """A data bucket and the jobs table (hash key jobId:S only, no sort key, no GSI)."""
+    """A versioned data bucket and the jobs table with its queue index, as the storage layer makes them."""
+    from local.moto_patches import apply_atomic_dynamodb_writes, apply_s3_checksums
+
+    apply_s3_checksums()
+    apply_atomic_dynamodb_writes()
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        create_jobs_table()
         yield s3
+
+
+def create_jobs_table() -> None:
+    """The jobs table with its queue index, as the storage layer makes it."""
+    boto3.client("dynamodb").create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[
+            {"AttributeName": "jobId", "AttributeType": "S"},
+            {"AttributeName": "queue", "AttributeType": "S"},
+            {"AttributeName": "ticket", "AttributeType": "N"},
+        ],
+        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "queue-index",
+                "KeySchema": [
+                    {"AttributeName": "queue", "KeyType": "HASH"},
+                    {"AttributeName": "ticket", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def csv_text(*rows: str, header: str = HEADER) -> str:
@@ -84,14 +117,81 @@ def read_object(s3, key: str) -> bytes:
     return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
 
 
-def run_chain(event: dict) -> list[dict]:
-    """ingest -> validate -> (Choice) -> transform -> load, in process, like the state machine."""
-    from handlers import ingest, load, transform, validate
+def quarantined(s3, job_id: str) -> list[dict]:
+    """The job's rejected rows, in line order (its quarantine parts, chunk by chunk)."""
+    from lake.layout import quarantine_keys
 
-    outputs = [ingest.lambda_handler(event, None)]
-    outputs.append(validate.lambda_handler(outputs[-1], None))
-    if outputs[-1]["status"] == "REJECTED":
+    plan = get_job(job_id)["plan"]
+    return [
+        json.loads(line)
+        for key in quarantine_keys(job_id, plan["planId"], int(plan["chunks"]))
+        for line in read_object(s3, key).splitlines()
+    ]
+
+
+class Context:
+    """What Powertools' inject_lambda_context reads from a Lambda context."""
+
+    function_name = "pipeline-test"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:pipeline-test"
+    memory_limit_in_mb = 1024
+    aws_request_id = "test-request"
+    log_group_name = "/aws/lambda/pipeline-test"
+    log_stream_name = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+CONTEXT = Context()
+
+
+def invoke(module, event: dict) -> dict:
+    """A handler called the way Lambda calls it (JSON in, JSON out)."""
+    return json.loads(json.dumps(module.lambda_handler(json.loads(json.dumps(event)), CONTEXT)))
+
+
+def map_items(s3, key: str) -> list[dict]:
+    return json.loads(read_object(s3, key))
+
+
+def run_job(event: dict, *, s3=None) -> list[dict]:
+    """The state machine's path for one job, in process: ingest, admission, plan, the chunk map,
+    the duplicate map and second pass when there is more than one chunk, the verdict, the date map,
+    load, and the release of the slot. Returns the stage outputs in order."""
+    from handlers import admit, dedupe, ingest, load, plan, summarize, transform, validate
+
+    s3 = s3 or boto3.client("s3")
+    outputs = [invoke(ingest, {"input": event, "executionArn": "arn:test"})]
+    if outputs[-1]["status"] != "QUEUED":
         return outputs
-    outputs.append(transform.lambda_handler(outputs[-1], None))
-    outputs.append(load.lambda_handler(outputs[-1], None))
+    job = {"jobId": outputs[-1]["jobId"], "runId": outputs[-1]["runId"]}
+    outputs.append(invoke(admit, {"action": "arrive", **job}))
+    if not outputs[-1]["admitted"]:
+        return outputs
+    try:
+        planned = invoke(plan, job)
+        outputs.append(planned)
+        ids = {**job, "planId": planned["planId"]}
+        for item in map_items(s3, planned["chunksKey"]):
+            invoke(validate, {**ids, "chunk": item})
+        if planned["chunks"] > 1:
+            for item in map_items(s3, planned["partitionsKey"]):
+                invoke(dedupe, {**ids, "partition": item})
+        verdict = invoke(summarize, ids)
+        while verdict["status"] == "REVALIDATE":
+            for item in map_items(s3, verdict["revalidateKey"]):
+                invoke(validate, {**ids, "chunk": item})
+            verdict = invoke(summarize, ids)
+        outputs.append(verdict)
+        if verdict["status"] == "VALIDATED":
+            for item in map_items(s3, verdict["datesKey"]):
+                invoke(transform, {**ids, "item": item})
+            outputs.append(invoke(load, ids))
+    finally:
+        invoke(admit, {"action": "release", **job})
     return outputs
+
+
+run_chain = run_job

@@ -2,7 +2,17 @@ import json
 
 import pyarrow.parquet as pq
 
-from tests.handlers.conftest import BUCKET, csv_text, get_job, good_row, put_incoming, read_object, run_chain
+from lake.layout import manifest_key
+from tests.handlers.conftest import (
+    BUCKET,
+    csv_text,
+    get_job,
+    good_row,
+    put_incoming,
+    quarantined,
+    read_object,
+    run_chain,
+)
 
 
 def test_chain_loads_good_file_and_reconciles(aws, tmp_path):
@@ -12,15 +22,16 @@ def test_chain_loads_good_file_and_reconciles(aws, tmp_path):
 
     outputs = run_chain(event)
 
-    assert [o["status"] for o in outputs] == ["RECEIVED", "VALIDATED", "TRANSFORMED", "LOADED"]
+    assert [o.get("status") for o in outputs] == ["QUEUED", None, None, "VALIDATED", "LOADED"]
+    assert outputs[1]["admitted"] is True and outputs[2]["chunks"] == 1
     job = get_job("job-good")
     assert job["status"] == "LOADED"
     assert job["counts"]["received"] == 41 and job["counts"]["loaded"] == 41 and job["counts"]["rejected"] == 0
     assert job["totals"]["valid"] == {"JPY": "1000", "USD": "840.00"}
     assert job["totals"]["loaded"] == job["totals"]["valid"]
     assert job["codeVersion"] == "test-version"
-    assert set(job["stageTimes"]) >= {"received", "validate", "transform", "load"}
-    manifest = json.loads(read_object(aws, "manifests/job-good.json"))
+    assert set(job["stageTimes"]) >= {"queued", "admitted", "plan", "summarize", "load"}
+    manifest = json.loads(read_object(aws, manifest_key("job-good")))
     assert manifest["rows"] == 41 and manifest["reconciliation"]["balanced"]
     # -02:00 at 23:30 books on the next UTC day; the JPY row is 2024-03-01T10:00Z
     assert [f["bookingDate"] for f in manifest["files"]] == [
@@ -45,7 +56,7 @@ def test_seed_sample_payload_is_rejected_not_crashing(aws):
     assert job["status"] == "REJECTED"
     assert job["unknownColumns"] == ["sample"]
     assert job["counts"]["reasons"] == {"MISSING_FIELD": 1}
-    quarantined = [json.loads(line) for line in read_object(aws, job["outputs"]["quarantine"]).splitlines()]
-    assert quarantined[0]["reasons"] == ["MISSING_FIELD"]
-    assert quarantined[0]["record"]["sample"] == "data"
-    assert "staging" not in job["outputs"]
+    rejected = quarantined(aws, "test-123")
+    assert rejected[0]["reasons"] == ["MISSING_FIELD"]
+    assert rejected[0]["record"]["sample"] == "data"
+    assert "manifest" not in job["outputs"]

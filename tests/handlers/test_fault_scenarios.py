@@ -16,19 +16,29 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from handlers import failure, ingest, load, transform, validate
+from handlers import failure, ingest, load
 from handlers.dal import objects
-from tests.handlers.conftest import BUCKET, csv_text, get_job, good_row, put_incoming, read_object, run_chain
+from lake.layout import manifest_key
+from tests.handlers.conftest import (
+    BUCKET,
+    csv_text,
+    get_job,
+    good_row,
+    invoke,
+    put_incoming,
+    quarantined,
+    read_object,
+    run_chain,
+)
 
 
 def assert_accounted(s3, job_id: str) -> dict:
     job = get_job(job_id)
     counts = job["counts"]
-    quarantined = read_object(s3, job["outputs"]["quarantine"]).decode().splitlines() if counts["rejected"] else []
-    assert len(quarantined) == counts["rejected"]
+    assert len(quarantined(s3, job_id)) == counts.get("rejected", 0)
     if job["status"] == "LOADED":
         assert counts["received"] == counts["loaded"] + counts["rejected"]
-        manifest = json.loads(read_object(s3, f"manifests/{job_id}.json"))
+        manifest = json.loads(read_object(s3, manifest_key(job_id)))
         ids = []
         for entry in manifest["files"]:
             ids += pq.read_table(io.BytesIO(read_object(s3, entry["key"]))).column("transaction_id").to_pylist()
@@ -65,7 +75,8 @@ def test_an_unreadable_file_fails_the_job_and_the_failure_is_recorded(aws, body,
     event = put_incoming(aws, job_id="unreadable", body=body)
     with pytest.raises(Exception) as raised:
         run_chain(event)
-    failure.lambda_handler({**event, "error": {"Error": type(raised.value).__name__, "Cause": str(raised.value)}}, None)
+    error = {"Error": type(raised.value).__name__, "Cause": str(raised.value)}
+    invoke(failure, {**event, "runId": get_job("unreadable")["runId"], "error": error})
     job = get_job("unreadable")
     assert job["status"] == "FAILED", why
     assert job["error"]["Error"] == type(raised.value).__name__
@@ -78,8 +89,7 @@ def test_the_same_event_delivered_twice_loads_once(aws):
     first = run_chain(event)
     versions_before = aws.list_object_versions(Bucket=BUCKET, Prefix="processed/")["Versions"]
     second = run_chain(event)
-    assert second[0] == {**first[0], "replay": True}
-    assert second[1:] == first[1:]  # every later stage returns its stored result
+    assert second == [{"jobId": "twice", "runId": first[0]["runId"], "status": "REPLAY", "jobStatus": "LOADED"}]
     assert aws.list_object_versions(Bucket=BUCKET, Prefix="processed/")["Versions"] == versions_before
     assert assert_accounted(aws, "twice")["counts"]["loaded"] == 25
 
@@ -87,38 +97,42 @@ def test_the_same_event_delivered_twice_loads_once(aws):
 def test_a_crash_while_publishing_then_a_retry_duplicates_and_loses_nothing(aws):
     """Scenario 6."""
     body = csv_text(*[good_row(n, booked_at=f"2024-03-0{1 + n % 4}T10:00:00Z") for n in range(1, 41)])
-    transformed = transform.lambda_handler(
-        validate.lambda_handler(ingest.lambda_handler(put_incoming(aws, job_id="crash", body=body), None), None), None
-    )
-    real_upload, calls = objects.upload_file, []
+    event = put_incoming(aws, job_id="crash", body=body)
+    real_copy, calls = objects.copy_verified, []
 
-    def crash_on_second_upload(**kwargs):
+    def crash_on_second_copy(**kwargs):
         calls.append(kwargs)
         if len(calls) == 2:
             raise ConnectionError("simulated crash in the middle of publishing")
-        return real_upload(**kwargs)
+        return real_copy(**kwargs)
 
-    with mock.patch.object(objects, "upload_file", side_effect=crash_on_second_upload), pytest.raises(ConnectionError):
-        load.lambda_handler(transformed, None)
-    assert get_job("crash")["status"] == "TRANSFORMED"
-    load.lambda_handler(transformed, None)
+    with mock.patch.object(objects, "copy_verified", side_effect=crash_on_second_copy), pytest.raises(ConnectionError):
+        run_chain(event)
+    job = get_job("crash")
+    assert job["status"] == "VALIDATED"
+    invoke(load, {"jobId": "crash", "runId": job["runId"], "planId": job["plan"]["planId"]})
     assert assert_accounted(aws, "crash")["counts"]["loaded"] == 40
 
 
-def test_two_starts_of_one_job_one_proceeds_the_other_fails_cleanly(aws):
-    """Scenario 7: the conditional write on the job record decides."""
+def test_two_starts_of_one_job_one_job_runs(aws):
+    """Scenario 7: the conditional write on the job record decides; the second start ends quietly."""
     event = put_incoming(aws, job_id="two-starts", body=csv_text(*good_rows(10)))
-    started = ingest.lambda_handler(event, None)
-    with pytest.raises(Exception) as second:
-        ingest.lambda_handler(event, None)
-    assert type(second.value).__name__ == "JobInProgressError"
-    load.lambda_handler(transform.lambda_handler(validate.lambda_handler(started, None), None), None)
-    assert assert_accounted(aws, "two-starts")["status"] == "LOADED"
+    started = invoke(ingest, event)
+    assert invoke(ingest, event) == {
+        "jobId": "two-starts",
+        "runId": started["runId"],
+        "status": "DUPLICATE",
+        "jobStatus": "QUEUED",
+    }
+    assert run_chain(event)[0]["status"] == "DUPLICATE"
+    assert get_job("two-starts")["status"] == "QUEUED"
 
 
 def test_locked_records_are_never_overwritten(aws_env):
     """Scenario 8: Object Lock (COMPLIANCE) on; a forced replay must leave every locked version intact."""
     from moto import mock_aws
+
+    from tests.handlers.conftest import create_jobs_table
 
     with mock_aws():
         s3 = boto3.client("s3")
@@ -130,12 +144,7 @@ def test_locked_records_are_never_overwritten(aws_env):
                 "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 7}},
             },
         )
-        boto3.client("dynamodb").create_table(
-            TableName="test-jobs",
-            AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_jobs_table()
         event = put_incoming(s3, job_id="locked", body=csv_text(*good_rows(20)))
         run_chain(event)
         locked = {

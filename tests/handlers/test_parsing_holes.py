@@ -30,11 +30,12 @@ from decimal import Decimal
 
 import pytest
 
-from handlers.logic.duplicates import DuplicateTracker
+from handlers.logic.planning import plan_source
 from handlers.logic.streams import CountingReader, open_text
-from handlers.logic.validation import count_records, validate_text
+from handlers.logic.validation import validate_text
 from pipeline_cli.main import main
-from tests.handlers.conftest import HEADER, get_job, put_incoming, read_object, run_chain
+from tests.handlers.chunked import chunked_result
+from tests.handlers.conftest import HEADER, get_job, put_incoming, quarantined, run_chain
 
 BIG = "x" * 140_000  # beyond csv's default field size limit (131,072)
 FAKE = "T99,ACC1,2024-03-01T10:00:00Z,999999.00,USD,CREDIT,fake"
@@ -65,11 +66,9 @@ def run(data: bytes | str, fmt: str = "csv", *, path: str = "blocks"):
         text = open_text(CountingReader(io.BytesIO(data)))
     else:
         text = io.StringIO(data.decode("utf-8-sig", "surrogateescape"), newline="")
-    summary = validate_text(
-        text=text, fmt=fmt, duplicates=DuplicateTracker(), on_valid=valid.append, on_reject=rejects.append
-    )
-    records = count_records(text=open_text(CountingReader(io.BytesIO(data))), fmt=fmt)
-    assert records == summary.records, "ingest's count must equal validate's"
+    summary = validate_text(text=text, fmt=fmt, on_valid=valid.append, on_reject=rejects.append)
+    records = plan_source([data], fmt=fmt, chunk_bytes=len(data) + 1).records
+    assert records == summary.records, "the plan's count must equal validate's"
     report = summary.to_dict()
     return (
         report,
@@ -79,9 +78,13 @@ def run(data: bytes | str, fmt: str = "csv", *, path: str = "blocks"):
 
 
 def both(data, fmt="csv"):
-    """The result, after checking both paths agree."""
+    """The result, after checking both paths agree, and that chunks of any size agree too."""
     blocks = run(data, fmt, path="blocks")
     assert run(data, fmt, path="text") == blocks
+    raw = data.encode() if isinstance(data, str) else data
+    for chunk_bytes in (7, 64, 4096):
+        report, rejects = chunked_result(raw, fmt=fmt, chunk_bytes=chunk_bytes)
+        assert (report, rejects) == (blocks[0], blocks[2]), f"chunks of {chunk_bytes} bytes differ"
     return blocks
 
 
@@ -167,7 +170,6 @@ def test_lone_cr_in_quoted_field_kept_whole():
     validate_text(
         text=open_text(CountingReader(io.BytesIO(data.encode()))),
         fmt="csv",
-        duplicates=DuplicateTracker(),
         on_valid=valid.append,
     )
     assert [v[7] for v in valid] == ["a\rb", "r2"]
@@ -306,8 +308,8 @@ def test_lambda_quarantines_lone_surrogate_rows(aws):
     job = get_job("surrogate")
     assert job["counts"]["records"] == 4 and job["counts"]["rejected"] == 2 and job["counts"]["loaded"] == 2
     assert job["counts"]["reasons"] == {"MALFORMED_ROW": 2}
-    quarantined = [json.loads(x) for x in read_object(aws, "quarantine/surrogate/rejected.jsonl").splitlines()]
-    assert [(q["line"], q["reasons"]) for q in quarantined] == [(2, ["MALFORMED_ROW"]), (3, ["MALFORMED_ROW"])]
+    rejected = quarantined(aws, "surrogate")
+    assert [(q["line"], q["reasons"]) for q in rejected] == [(2, ["MALFORMED_ROW"]), (3, ["MALFORMED_ROW"])]
 
 
 # --- 8. stdin ---------------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from handlers.errors import UnreadableFileError
 from handlers.logic.amounts import amount_to_minor_units, format_minor_units
 from handlers.logic.contract import CURRENCY_EXPONENTS, REASON_CODES
-from handlers.logic.duplicates import DuplicateTracker
+from handlers.logic.planning import plan_source
 from handlers.logic.streams import CountingReader, open_text
 from handlers.logic.timestamps import parse_booked_at
-from handlers.logic.validation import count_records, validate_text
+from handlers.logic.validation import validate_text
 from tests.handlers.conftest import HEADER, csv_text, good_row
 
 
@@ -22,13 +22,9 @@ def run(text: str | bytes, fmt: str = "csv"):
     data = text.encode() if isinstance(text, str) else text
     rejects, valid = [], []
     summary = validate_text(
-        text=open_text(CountingReader(io.BytesIO(data))),
-        fmt=fmt,
-        duplicates=DuplicateTracker(),
-        on_valid=valid.append,
-        on_reject=rejects.append,
+        text=open_text(CountingReader(io.BytesIO(data))), fmt=fmt, on_valid=valid.append, on_reject=rejects.append
     )
-    assert count_records(text=open_text(CountingReader(io.BytesIO(data))), fmt=fmt) == summary.records
+    assert plan_source([data], fmt=fmt, chunk_bytes=len(data) + 1).records == summary.records
     return summary, valid, rejects
 
 
@@ -143,13 +139,6 @@ def test_unreadable_files_raise(body):
 def test_unknown_column_kept_and_reported():
     summary, valid, _ = run(csv_text(GOOD + ",blue", header=HEADER + ",colour"))
     assert summary.unknown_columns == ["colour"] and valid[0][-1] == '{"colour":"blue"}'
-
-
-def test_duplicates_spill_to_disk_exactly(tmp_path):
-    with DuplicateTracker(memory_entries=10, spill_dir=str(tmp_path)) as tracker:
-        assert not any(tracker.seen_before(f"id{i}") for i in range(100))
-        assert all(tracker.seen_before(f"id{i}") for i in range(100))
-        assert tracker.spilled and len(tracker.recent) < 10
 
 
 @settings(max_examples=200, deadline=None)

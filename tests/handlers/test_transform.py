@@ -1,6 +1,5 @@
 """Transform: vectorized normalisation, partitions and daily totals against the per-row reference."""
 
-import io
 import json
 import random
 
@@ -9,10 +8,11 @@ import pyarrow.parquet as pq
 
 from handlers.logic import curated
 from handlers.logic.amounts import format_minor_units
+from handlers.logic.chunkwork import _ValidRows
 from handlers.logic.contract import CURRENCY_EXPONENTS
 from handlers.logic.normalize import normalize_batch, normalize_staged_row
-from handlers.logic.validation import STAGING_COLUMNS, StagingWriter
-from handlers.transform import transform_staging
+from handlers.logic.recorder import STAGING_COLUMNS, staging_table
+from lake.layout import manifest_key
 from tests.handlers.conftest import csv_text, get_job, good_row, put_incoming, read_object, run_chain
 
 CURRENCIES = ["JPY", "USD", "KWD", "CLF", "EUR", "BHD"]
@@ -50,15 +50,6 @@ def _staging_rows(count: int, *, seed: int = 3, days: int = 4) -> list[tuple]:
             )
         )
     return rows
-
-
-def _staging_bytes(rows) -> bytes:
-    out = io.StringIO(newline="")
-    writer = StagingWriter(out)
-    writer.writerow(STAGING_COLUMNS)
-    for row in rows:
-        writer.writerow(row)
-    return out.getvalue().encode()
 
 
 def test_normalize_batch_matches_per_row_reference():
@@ -116,12 +107,12 @@ def _reference(rows):
         bucket[0] += 1
         bucket[1 if n.signed_minor_units < 0 else 2] += abs(n.signed_minor_units)
         totals[n.currency] = totals.get(n.currency, 0) + abs(n.signed_minor_units)
-    daily_rows = []
+    daily_rows = {}
     for (day, account, currency), (count, debit, credit) in sorted(daily.items()):
         e = CURRENCY_EXPONENTS[currency]
-        daily_rows.append(
+        daily_rows.setdefault(day.isoformat(), []).append(
             {
-                "booking_date": day,
+                "job_id": "j1",
                 "account_id": account,
                 "currency": currency,
                 "row_count": count,
@@ -133,54 +124,69 @@ def _reference(rows):
     return files, daily_rows, totals
 
 
-def _run(tmp_path, name, data, **kwargs):
-    directory = tmp_path / name
+def _chunk_parts(rows, directory):
+    """One chunk's staging parts: its valid rows normalised and split by booking date."""
     directory.mkdir()
-    return transform_staging(source=io.BytesIO(data), job_id="j1", directory=str(directory), **kwargs)
+    valid = _ValidRows(str(directory / "valid.spill"))
+    for start in range(0, len(rows), 1000):
+        valid.add(staging_table([(int(r[0]), *r[1:]) for r in rows[start : start + 1000]]))
+    try:
+        return curated.write_date_parts(valid.finish(), str(directory))
+    finally:
+        valid.spill.close()
 
 
-def test_partitions_and_daily_totals_match_reference_whatever_the_batching(tmp_path, monkeypatch):
+def _transform(tmp_path, name, rows, *, chunks: int):
+    """The rows cut into ``chunks`` chunks, then each date written from their parts."""
+    size = -(-len(rows) // chunks)
+    parts = [_chunk_parts(rows[i : i + size], tmp_path / f"{name}-chunk{i}") for i in range(0, len(rows), size)]
+    outputs = {}
+    for day in sorted({day for chunk in parts for day in chunk}):
+        directory = tmp_path / f"{name}-{day}"
+        directory.mkdir()
+        paths = [chunk[day][0] for chunk in parts if day in chunk]
+        outputs[day] = curated.write_date(parts=paths, job_id="j1", booking_date=day, directory=str(directory))
+    return outputs
+
+
+def test_dates_and_daily_totals_match_the_reference_whatever_the_chunking(tmp_path, monkeypatch):
     rows = _staging_rows(5000, days=3)
-    data = _staging_bytes(rows)
     files, daily_rows, totals = _reference(rows)
 
-    big = _run(tmp_path, "big", data)
-    # tiny CSV blocks and many spill flushes: the very same bytes (idempotent outputs)
+    whole = _transform(tmp_path, "whole", rows, chunks=1)
+    # many chunks and many spill flushes: the very same bytes (idempotent outputs)
     monkeypatch.setattr(curated, "SPILL_ROWS", 700)
-    split = _run(tmp_path, "split", data, block_size=4096)
-    # small row groups and partial aggregates merged: the same rows
+    split = _transform(tmp_path, "split", rows, chunks=7)
+    # small row groups, several files per date, partial aggregates merged: the same rows
     monkeypatch.setattr(curated, "ROW_GROUP_ROWS", 300)
+    monkeypatch.setattr(curated, "FILE_ROWS", 900)
     monkeypatch.setattr(curated, "AGGREGATE_ROWS", 250)
-    small = _run(tmp_path, "small", data, block_size=4096)
+    small = _transform(tmp_path, "small", rows, chunks=3)
 
-    assert sorted(big.files) == sorted(files)
+    assert sorted(whole) == sorted(files)
+    found = {currency: 0 for currency in totals}
     for day, expected in files.items():
-        table = pq.read_table(big.files[day][0])
-        assert table.schema == curated.TRANSACTION_SCHEMA
-        assert big.files[day][1] == len(expected) == table.num_rows
+        table = pq.read_table(whole[day].files[0][0])
+        assert len(whole[day].files) == 1 and table.schema == curated.TRANSACTION_SCHEMA
+        assert whole[day].files[0][1] == len(expected) == table.num_rows
         assert table.column("source_line").to_pylist() == [n.source_line for n in expected]  # source order
         assert table.column("signed_amount").to_pylist() == [n.signed_amount for n in expected]
         assert table.column("description").to_pylist() == [n.description for n in expected]
         assert set(table.column("job_id").to_pylist()) == {"j1"}
-    assert pq.read_table(big.daily_path).to_pylist() == daily_rows
-    assert big.daily_rows == len(daily_rows)
-    assert big.totals.minor_units == totals
+        assert pq.read_table(whole[day].daily_path).to_pylist() == daily_rows[day]
+        for currency, (_, minor) in whole[day].totals.items():
+            found[currency] += minor
+    assert found == totals
 
-    def contents(result):
-        paths = [path for path, _ in result.files.values()] + [result.daily_path]
-        return [(tmp_path / path).read_bytes() for path in paths]
+    def contents(outputs):
+        return [(tmp_path / path).read_bytes() for out in outputs.values() for path, _ in out.files]
 
-    assert contents(split) == contents(big)
-    assert pq.read_table(small.daily_path).to_pylist() == daily_rows
-    for day, (path, _) in small.files.items():
-        assert pq.read_table(path).equals(pq.read_table(big.files[day][0]))
-    assert pq.ParquetFile(small.files[min(files)][0]).metadata.num_row_groups > 1
-
-
-def test_empty_staging_writes_no_partitions(tmp_path):
-    result = _run(tmp_path, "empty", _staging_bytes([]))
-    assert result.files == {} and result.daily_rows == 0 and result.totals.amounts() == {}
-    assert pq.read_table(result.daily_path).num_rows == 0
+    assert contents(split) == contents(whole)
+    for day, out in small.items():
+        assert len(out.files) > 1 or out.files[0][1] <= 900
+        rows_read = pa.concat_tables([pq.read_table(path) for path, _ in out.files])
+        assert rows_read.equals(pq.read_table(whole[day].files[0][0]))
+        assert pq.read_table(out.daily_path).to_pylist() == daily_rows[day]
 
 
 def test_line_breaks_and_carriage_returns_in_descriptions_survive_the_chain(aws, tmp_path):
@@ -188,7 +194,7 @@ def test_line_breaks_and_carriage_returns_in_descriptions_survive_the_chain(aws,
     body = csv_text(good_row(1), good_row(2).replace(",row 2", ',"' + text.replace('"', '""') + '"'), good_row(3))
     outputs = run_chain(put_incoming(aws, job_id="cr", body=body))
     assert outputs[-1]["status"] == "LOADED" and get_job("cr")["counts"]["loaded"] == 3
-    manifest = json.loads(read_object(aws, "manifests/cr.json"))
+    manifest = json.loads(read_object(aws, manifest_key("cr")))
     local = tmp_path / "cr.parquet"
     local.write_bytes(read_object(aws, manifest["files"][0]["key"]))
     assert pq.read_table(local).column("description").to_pylist() == ["row 1", text, "row 3"]

@@ -1,4 +1,5 @@
-"""Transform memory does not grow with the input size (partitions and daily totals included)."""
+"""Transform memory does not grow with the input size: writing a booking date holds one row group
+and that date's daily totals, whatever the number of rows and dates."""
 
 import json
 import os
@@ -7,48 +8,34 @@ import sys
 
 import pytest
 
-from handlers.logic.duplicates import DuplicateTracker
-from handlers.logic.streams import CountingReader, open_text
-from handlers.logic.validation import STAGING_COLUMNS, StagingWriter, validate_text
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Peak RSS of the whole process moves by 20-50 MB between identical runs (Arrow's read-ahead
 # thread, allocator retention), so growth is measured where the transform holds memory: Arrow's
 # memory pool (every buffer of rows, partitions and totals) and the Python heap (tracemalloc).
-# The child reads the staging file from disk, as the handler does.
+# The child measures the dates' writing only (from one chunk's parts on disk, as the handler).
 CHILD = """
-import json, sys, tempfile, tracemalloc
+import json, os, sys, tempfile, tracemalloc
 sys.path.insert(0, {root!r})
 import pyarrow
-from handlers.transform import transform_staging
-tracemalloc.start()
-with tempfile.TemporaryDirectory(dir=sys.argv[2]) as work, pyarrow.OSFile(sys.argv[1]) as source:
-    result = transform_staging(source=source, job_id="mem", directory=work)
-    assert len(result.files) > 300 and result.daily_rows > 0
+from handlers.logic.curated import write_date
+from handlers.logic.localjob import validate_file
+with tempfile.TemporaryDirectory(dir=sys.argv[2]) as work:
+    job = validate_file(path=sys.argv[1], fmt="csv", directory=os.path.join(work, "chunks"))
+    days = sorted(job.chunks[0].dates)
+    pyarrow.default_memory_pool().release_unused()
+    tracemalloc.start()
+    base = pyarrow.default_memory_pool().bytes_allocated()
+    for day in days:
+        out = os.path.join(work, day)
+        os.mkdir(out)
+        write_date(parts=[job.chunks[0].dates[day]["path"]], job_id="mem", booking_date=day, directory=out)
+    assert len(days) > 300
 print(json.dumps({{
-    "arrow": pyarrow.default_memory_pool().max_memory() / 2**20,
+    "arrow": (pyarrow.default_memory_pool().max_memory() - base) / 2**20,
     "python": tracemalloc.get_traced_memory()[1] / 2**20,
 }}))
 """
-
-
-def _staging(source: str, target: str) -> None:
-    with (
-        open(source, "rb") as raw,
-        open(target, "w", newline="", encoding="utf-8") as valid_file,
-        DuplicateTracker() as duplicates,
-    ):
-        writer = StagingWriter(valid_file)
-        writer.writerow(STAGING_COLUMNS)
-        validate_text(
-            text=open_text(CountingReader(raw)),
-            fmt="csv",
-            duplicates=duplicates,
-            on_valid=writer.writerow,
-            on_reject=lambda entry: None,
-            on_valid_csv=valid_file.write,
-        )
 
 
 def _peaks_mb(path: str, work: str) -> dict[str, float]:
@@ -67,11 +54,10 @@ def test_transform_memory_does_not_grow_with_file_size(tmp_path):
         sys.path.pop(0)
     peaks = {}
     for name, size in (("small", 16), ("large", 56)):
-        source, staging = str(tmp_path / f"{name}.csv"), str(tmp_path / f"{name}-valid.csv")
+        source = str(tmp_path / f"{name}.csv")
         generate(source, size_mb=size)  # ~336 booking dates, ~1 million accounts
-        _staging(source, staging)
+        peaks[name] = _peaks_mb(source, str(tmp_path))
         os.remove(source)
-        peaks[name] = _peaks_mb(staging, str(tmp_path))
     small, large = peaks["small"], peaks["large"]
     # 40 MB more input is about 400,000 more rows (~80 MB as Arrow columns): holding the rows, the
     # whole file's daily totals or one open Parquet writer per date would add that much or more.

@@ -2,10 +2,12 @@ import json
 
 import pytest
 
-from stacks.config import PipelineConfig
+from lake import layout
+from stacks.compute import ACCESS, CODE_DIRS
+from stacks.config import CONTROL_RESERVE, PipelineConfig, from_env
 from tests.infra.synth import Synth
 
-FUNCTIONS = ("ingest", "validate", "transform", "load", "failure")
+FUNCTIONS = tuple(from_env({}).functions)
 
 
 def _functions(synthesized: Synth) -> dict[str, dict]:
@@ -31,9 +33,8 @@ def test_function_settings(synthesized: Synth, config: PipelineConfig, name: str
     assert function["handler"] == f"handlers.{name}.lambda_handler"
     assert function["architectures"] == ["arm64"]
     assert function["runtime"] == "python3.13"  # Amazon Linux 2023; python3.11 runs on AL2
-    assert 512 <= function["memory_size"] <= 2048
-    assert 300 <= function["timeout"] <= 600
     assert function["memory_size"] == config.functions[name].memory_mb
+    assert function["timeout"] == config.functions[name].timeout_seconds
     assert function["ephemeral_storage"] == {"size": config.functions[name].ephemeral_storage_mb}
     assert function["tracing_config"] == {"mode": "Active"}
     assert function["kms_key_arn"] == "${data.aws_ssm_parameter.import-kms-key-arn.value}"
@@ -43,6 +44,9 @@ def test_function_settings(synthesized: Synth, config: PipelineConfig, name: str
     env = function["environment"]["variables"]
     assert env["DATA_BUCKET"] == "${data.aws_ssm_parameter.import-bucket-name.value}"
     assert env["JOBS_TABLE"] == "${data.aws_ssm_parameter.import-table-name.value}"
+    assert env["ENVIRONMENT_SUFFIX"] == "qa7" and env["CHUNK_BYTES"] == str(config.throughput.chunk_bytes)
+    assert env["MAX_RUNNING_JOBS"] == str(config.throughput.max_running_jobs)
+    assert env["JOB_LEASE_SECONDS"] == str(config.job_lease_seconds)
     assert len(env["CODE_VERSION"]) == 12
     assert function["logging_config"]["log_group"].startswith(f"${{aws_cloudwatch_log_group.{name}_logs_")
 
@@ -62,26 +66,47 @@ def _statements(synthesized: Synth, name: str) -> dict[str, dict]:
     return {s["sid"]: s for s in permissions["statement"]}
 
 
-def test_roles_reach_only_their_own_prefixes(synthesized: Synth) -> None:
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_roles_reach_only_their_own_prefixes(synthesized: Synth, name: str) -> None:
     bucket = "${data.aws_ssm_parameter.import-bucket-arn.value}"
-    validate = _statements(synthesized, "validate")
-    assert validate["ReadOwnInputs"]["resources"] == [f"{bucket}/incoming/*", f"{bucket}/raw/*"]
-    assert validate["WriteOwnOutputs"]["resources"] == [f"{bucket}/staging/*", f"{bucket}/quarantine/*"]
-    transform = _statements(synthesized, "transform")
-    assert transform["WriteOwnOutputs"]["resources"] == [f"{bucket}/curated/*"]
-    failure = _statements(synthesized, "failure")
-    assert "ReadOwnInputs" not in failure and "WriteOwnOutputs" not in failure
-    assert failure["TrackJobs"]["resources"] == ["${data.aws_ssm_parameter.import-table-arn.value}"]
+    table = "${data.aws_ssm_parameter.import-table-arn.value}"
+    access, statements = ACCESS[name], _statements(synthesized, name)
+    assert set(access.reads + access.writes + access.lists) <= set(layout.PREFIXES)
+    reads = statements.get("ReadOwnInputs", {}).get("resources", [])
+    writes = statements.get("WriteOwnOutputs", {}).get("resources", [])
+    assert reads == [f"{bucket}/{prefix}/*" for prefix in access.reads]
+    assert writes == [f"{bucket}/{prefix}/*" for prefix in access.writes]
+    assert statements["TrackJobs"]["resources"] == [table]
+    assert statements["TrackJobs"]["actions"] == sorted(f"dynamodb:{a}" for a in access.table)
+    listing = statements.get("ListOwnResults")
+    if access.lists:
+        assert listing["resources"] == [bucket] and listing["actions"] == ["s3:ListBucket"]
+        assert listing["condition"][0]["values"] == [f"{prefix}/*" for prefix in access.lists]
+    else:
+        assert listing is None
+    assert ("ReadAdmissionQueue" in statements) == access.queue
+
+
+def test_a_concurrency_budget_reserves_the_control_functions(tmp_path) -> None:
+    from tests.infra.synth import synthesize
+
+    config = from_env({"ENVIRONMENT_SUFFIX": "qa7", "LAMBDA_CONCURRENCY_BUDGET": "50"})
+    synthesized = synthesize(config, tmp_path)
+    reserved = {name: f["reserved_concurrent_executions"] for name, f in _functions(synthesized).items()}
+    assert reserved == {name: CONTROL_RESERVE.get(name, -1) for name in FUNCTIONS}
 
 
 def test_packages_are_reproducible(tmp_path) -> None:
     from pipeline_constructs.packaging import package_functions
-    from stacks.compute import HANDLERS_DIR
 
-    first = package_functions(handlers_dir=HANDLERS_DIR, build_dir=tmp_path / "a")
-    second = package_functions(handlers_dir=HANDLERS_DIR, build_dir=tmp_path / "b")
+    first = package_functions(sources=CODE_DIRS, build_dir=tmp_path / "a")
+    second = package_functions(sources=CODE_DIRS, build_dir=tmp_path / "b")
     assert first.sha256 == second.sha256
     assert first.path.read_bytes() == second.path.read_bytes()
+    import zipfile
+
+    names = zipfile.ZipFile(first.path).namelist()
+    assert "handlers/plan.py" in names and "lake/layout.py" in names  # the layout goes with the code
 
 
 def test_layer_is_built_for_arm64_lambda(synthesized: Synth) -> None:

@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 from stacks.config import PipelineConfig
 from tests.infra.synth import Synth
@@ -22,39 +23,130 @@ def test_standard_state_machine_with_logging_and_tracing(synthesized: Synth) -> 
     assert log_group["kms_key_id"]
 
 
-def test_stages_run_in_order(synthesized: Synth) -> None:
-    states = _definition(synthesized)["States"]
-    assert _definition(synthesized)["StartAt"] == "Ingest"
-    assert states["Ingest"]["Next"] == "Validate"
-    assert states["Validate"]["Next"] == "Rejected?"
-    assert states["Rejected?"]["Default"] == "Transform"
-    assert states["Transform"]["Next"] == "Load"
-    assert states["Load"]["End"] is True
+def _tasks(states: dict) -> dict[str, dict]:
+    """Every Task state, also inside the maps' item processors (keyed map/state)."""
+    found = {}
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            found[name] = state
+        for inner, child in state.get("ItemProcessor", {}).get("States", {}).items():
+            if child["Type"] == "Task":
+                found[f"{name}/{inner}"] = child
+    return found
 
 
-def test_every_task_retries_times_out_and_catches(synthesized: Synth, config: PipelineConfig) -> None:
+def test_the_job_flows_through_admission_the_chunk_maps_and_load(synthesized: Synth) -> None:
+    definition = _definition(synthesized)
+    states = definition["States"]
+    assert definition["StartAt"] == "Route"
+    assert states["Route"]["Default"] == "Ingest"
+    assert [c["Next"] for c in states["Route"]["Choices"]] == ["Plan", "Drain"]
+    path = ["Ingest", "Queued?", "Arrive", "StartOthers", "Admitted?", "Plan", "ValidateChunks", "SeveralChunks?"]
+    for here, there in zip(path, path[1:], strict=False):
+        following = states[here].get("Next") or [c["Next"] for c in states[here]["Choices"]][0]
+        assert following == there, here
+    assert states["SeveralChunks?"]["Choices"][0]["Next"] == "FindDuplicates"
+    assert states["FindDuplicates"]["Next"] == "Summarize"
+    choices = {c["StringEquals"]: c["Next"] for c in states["Verdict?"]["Choices"]}
+    assert choices == {"REVALIDATE": "Revalidate", "VALIDATED": "TransformDates"}
+    assert states["Verdict?"]["Default"] == "Release"  # REJECTED: nothing loads
+    assert states["Revalidate"]["Next"] == "Summarize"
+    assert states["TransformDates"]["Next"] == "Load" and states["Load"]["Next"] == "Release"
+    assert states["Release"]["Next"] == "StartNext" and states["StartNext"]["Next"] == "JobDone"
+
+
+def test_the_chunk_work_runs_in_distributed_maps_over_our_own_items(synthesized: Synth, config: PipelineConfig) -> None:
     states = _definition(synthesized)["States"]
-    lambda_tasks = {n: s for n, s in states.items() if s.get("Resource") == "arn:aws:states:::lambda:invoke"}
-    assert len(lambda_tasks) == 5
+    for name, items in (
+        ("ValidateChunks", "$.chunksKey"),
+        ("FindDuplicates", "$.partitionsKey"),
+        ("Revalidate", "$.revalidateKey"),
+        ("TransformDates", "$.datesKey"),
+    ):
+        state = states[name]
+        assert state["Type"] == "Map"
+        assert state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        assert state["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+        assert state["ItemReader"]["Parameters"]["Key.$"] == items
+        assert state["MaxConcurrency"] == config.throughput.map_max_concurrency
+        assert "ToleratedFailurePercentage" not in state and "ToleratedFailureCount" not in state
+        assert state["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+        assert state["Catch"][0]["Next"] == "RecordFailure"
+
+
+def test_throttling_has_its_own_long_retry_budget(synthesized: Synth, config: PipelineConfig) -> None:
+    states = _definition(synthesized)["States"]
+    lambda_tasks = {n: t for n, t in _tasks(states).items() if t["Resource"] == "arn:aws:states:::lambda:invoke"}
+    assert len(lambda_tasks) >= 16
+    throughput = config.throughput
     for name, task in lambda_tasks.items():
-        function = name.lower() if name != "RecordFailure" else "failure"
+        function = task["Parameters"]["FunctionName"].split("import-functions-")[1].split("-arn")[0]
         assert task["TimeoutSeconds"] > config.functions[function].timeout_seconds, name
-        (retry,) = task["Retry"]
-        assert "Lambda.TooManyRequestsException" in retry["ErrorEquals"]
-        assert retry["BackoffRate"] > 1 and retry["MaxDelaySeconds"] > 0 and retry["JitterStrategy"] == "FULL"
+        throttling, transient = task["Retry"]
+        assert throttling["ErrorEquals"] == ["Lambda.TooManyRequestsException", "Lambda.EC2ThrottledException"]
+        assert throttling["MaxAttempts"] == throughput.throttle_retry_max_attempts
+        assert throttling["MaxDelaySeconds"] == throughput.throttle_retry_max_delay_seconds
+        assert "Lambda.TooManyRequestsException" not in transient["ErrorEquals"]
+        assert transient["MaxAttempts"] == config.retry_max_attempts
+        for retry in (throttling, transient):
+            assert retry["BackoffRate"] > 1 and retry["JitterStrategy"] == "FULL"
         assert task["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+    budget = sum(min(5 * 2**n, 300) for n in range(throughput.throttle_retry_max_attempts))
+    assert budget >= 60 * 60  # an hour of waiting out throttles before a job fails for it
 
 
-def test_failures_are_recorded_then_alerted_then_failed(synthesized: Synth) -> None:
+def test_failures_are_recorded_released_alerted_then_failed(synthesized: Synth) -> None:
     states = _definition(synthesized)["States"]
-    for stage in ("Ingest", "Validate", "Transform", "Load"):
-        assert states[stage]["Catch"][0]["Next"] == "RecordFailure"
-        assert states[stage]["Catch"][0]["ResultPath"] == "$.error"
-    assert states["RecordFailure"]["Next"] == "NotifyFailure"
+    for name, task in _tasks(states).items():
+        if "/" not in name and name not in ("RecordFailure", "ReleaseAfterFailure", "NotifyFailure"):
+            assert task["Catch"][0]["Next"] == "RecordFailure", name
+            assert task["Catch"][0]["ResultPath"] == "$.error"
+    assert states["RecordFailure"]["Next"] == "ReleaseAfterFailure"
+    assert states["ReleaseAfterFailure"]["Next"] == "StartAfterFailure"
+    assert states["StartAfterFailure"]["Next"] == "NotifyFailure"
     assert states["NotifyFailure"]["Resource"] == "arn:aws:states:::sns:publish"
     assert states["NotifyFailure"]["Parameters"]["TopicArn"] == "${aws_sns_topic.alerts.arn}"
     assert states["NotifyFailure"]["Next"] == "JobFailed"
     assert states["JobFailed"]["Type"] == "Fail"
+    item = states["ValidateChunks"]["ItemProcessor"]["States"]
+    assert item["Work"]["Catch"][0]["Next"] == "RecordItemFailure"
+    assert item["RecordItemFailure"]["Next"] == "ItemFailed" and item["ItemFailed"]["Type"] == "Fail"
+
+
+def test_admitted_jobs_start_as_their_own_named_executions(synthesized: Synth) -> None:
+    states = _definition(synthesized)["States"]
+    for name in ("StartOthers", "StartNext", "StartAdmitted", "StartAfterFailure"):
+        start = states[name]["ItemProcessor"]["States"]["Start"]
+        assert start["Resource"] == "arn:aws:states:::states:startExecution"
+        assert start["Parameters"] == {
+            "StateMachineArn.$": "$$.StateMachine.Id",
+            "Name.$": "$.name",
+            "Input.$": "$.input",
+        }
+        assert start["Catch"][0]["ErrorEquals"] == ["StepFunctions.ExecutionAlreadyExistsException"]
+
+
+def test_uploads_to_incoming_start_the_workflow_with_a_dead_letter_queue(synthesized: Synth) -> None:
+    rules = {r["name"]: r for r in synthesized.resources("orchestration", "aws_cloudwatch_event_rule").values()}
+    uploads = json.loads(rules["pipeline-uploads-qa7"]["event_pattern"])
+    assert uploads["source"] == ["aws.s3"] and uploads["detail-type"] == ["Object Created"]
+    assert uploads["detail"]["object"]["key"] == [{"prefix": "incoming/"}]
+    assert uploads["detail"]["bucket"]["name"] == ["${data.aws_ssm_parameter.import-bucket-name.value}"]
+    assert rules["pipeline-drain-qa7"]["schedule_expression"] == "rate(5 minutes)"
+    queue = synthesized.only("orchestration", "aws_sqs_queue")
+    assert queue["kms_master_key_id"] == "${data.aws_ssm_parameter.import-kms-key-arn.value}"
+    for target in synthesized.resources("orchestration", "aws_cloudwatch_event_target").values():
+        assert target["arn"] == "${aws_sfn_state_machine.workflow.arn}"
+        assert target["dead_letter_config"] == {"arn": "${aws_sqs_queue.undelivered_queue_1B2C8B62.arn}"} or target[
+            "dead_letter_config"
+        ]["arn"].startswith("${aws_sqs_queue.undelivered_queue")
+        assert target["retry_policy"]["maximum_event_age_in_seconds"] == 86400
+    transformers = [
+        t["input_transformer"]
+        for t in synthesized.resources("orchestration", "aws_cloudwatch_event_target").values()
+        if t.get("input_transformer")
+    ]
+    assert transformers == [{"input_template": '{"trigger": "s3-eventbridge", "event": <aws.events.event.json>}'}]
 
 
 def test_alert_topic_is_encrypted(synthesized: Synth) -> None:
@@ -63,14 +155,32 @@ def test_alert_topic_is_encrypted(synthesized: Synth) -> None:
     assert synthesized.resources("orchestration", "aws_sns_topic_subscription") == {}  # no e-mail configured
 
 
-def test_alarms_page_the_topic(synthesized: Synth) -> None:
-    alarms = synthesized.resources("orchestration", "aws_cloudwatch_metric_alarm").values()
-    metrics = sorted((a["namespace"], a["metric_name"]) for a in alarms)
-    assert metrics.count(("AWS/Lambda", "Errors")) == 5
-    assert metrics.count(("AWS/Lambda", "Throttles")) == 5
+def test_alarms_page_the_topic_with_a_runbook_line(synthesized: Synth, config: PipelineConfig) -> None:
+    alarms = {
+        a["alarm_name"]: a for a in synthesized.resources("orchestration", "aws_cloudwatch_metric_alarm").values()
+    }
+    metrics = sorted((a["namespace"], a["metric_name"]) for a in alarms.values())
+    assert metrics.count(("AWS/Lambda", "Errors")) == len(config.functions)
+    assert metrics.count(("AWS/Lambda", "Throttles")) == len(config.functions)
     for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled"):
         assert ("AWS/States", metric) in metrics
-    assert all(a["alarm_actions"] == ["${aws_sns_topic.alerts.arn}"] for a in alarms)
+    assert all(a["alarm_actions"] == ["${aws_sns_topic.alerts.arn}"] for a in alarms.values())
+    runbook = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    for alarm in alarms.values():
+        anchor = re.search(r"Runbook: docs/operations\.md#([a-z-]+)$", alarm["alarm_description"])
+        assert anchor and f'<a id="{anchor[1]}"></a>' in runbook, alarm["alarm_name"]
+    freshness = alarms["pipeline-no-file-loaded-qa7"]
+    assert (freshness["metric_name"], freshness["comparison_operator"], freshness["threshold"]) == (
+        "JobsLoaded",
+        "LessThanThreshold",
+        1,
+    )
+    assert freshness["period"] * freshness["evaluation_periods"] == config.monitoring.expected_file_every_hours * 3600
+    assert freshness["treat_missing_data"] == "breaching"
+    assert freshness["dimensions"] == {"service": "financial-pipeline", "environment": "qa7"}
+    assert alarms["pipeline-reject-rate-qa7"]["threshold"] == config.monitoring.reject_rate_alarm_percent
+    assert alarms["pipeline-job-failed-qa7"]["metric_name"] == "JobsFailed"
+    assert alarms["pipeline-undelivered-starts-qa7"]["namespace"] == "AWS/SQS"
 
 
 def test_dashboard(synthesized: Synth) -> None:
@@ -80,8 +190,15 @@ def test_dashboard(synthesized: Synth) -> None:
     body = re.sub(r"\$\{[^}]*\}", "resolved-by-terraform", dashboard["dashboard_body"])
     titles = [w["properties"]["title"] for w in json.loads(body)["widgets"]]
     assert titles == [
+        "Rows received, loaded, rejected",
+        "Reject rate (%, worst file)",
+        "Jobs loaded, rejected, failed",
+        "Bytes processed",
+        "Job duration (s, p95)",
+        "Reconciliation failures and undelivered starts",
         "Lambda invocations",
         "Lambda errors",
+        "Lambda throttles",
         "Lambda duration (p95)",
         "Step Functions executions",
         "DynamoDB consumed capacity",

@@ -45,6 +45,14 @@ def test_data_bucket_is_versioned_kms_encrypted_private_and_tls_only(synthesized
     assert deny["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
 
 
+def test_every_bucket_sends_its_events_to_eventbridge(synthesized: Synth) -> None:
+    # The data bucket's uploads start jobs (the orchestration layer's rule); no bucket calls anything itself.
+    for bucket in ("data", "access-logs"):
+        notification = _for_bucket(synthesized, "aws_s3_bucket_notification", bucket)
+        assert notification["eventbridge"] is True
+        assert not {"lambda_function", "queue", "topic"} & set(notification)
+
+
 def test_data_bucket_lifecycle(synthesized: Synth) -> None:
     rules = {r["id"]: r for r in _for_bucket(synthesized, "aws_s3_bucket_lifecycle_configuration", "data")["rule"]}
     archive = rules["glacier-then-expire"]

@@ -115,7 +115,8 @@ def test_every_taggable_resource_carries_the_finops_tags(synthesized: Synth, tag
 
 
 NAME_ATTRIBUTES = ("name", "bucket", "function_name", "layer_name", "alarm_name", "dashboard_name")
-UNNAMED_BY_DESIGN = {"aws_iam_role_policy"}  # names scoped to their role, which carries the suffix
+# Names scoped to a parent that carries the suffix: a role's policies, a Glue database's tables.
+UNNAMED_BY_DESIGN = {"aws_iam_role_policy", "aws_glue_catalog_table"}
 
 
 def test_every_named_resource_carries_the_suffix(synthesized: Synth) -> None:

@@ -1,0 +1,156 @@
+"""CSV in blocks of whole lines: simple blocks checked vectorized, the rest record by record.
+
+A block with no quote, NUL, lone CR or blank line, in valid UTF-8, is parsed by pyarrow with
+quoting off (every line one row) and checked by ``fastcsv``'s prefilter, which accepts only rows
+the contract rules accept. Rows it does not accept, rows whose id repeats, and every block that is
+not simple go to the contract rules one record at a time (``csv_rows``), so the results never
+depend on the path a row took (a property test compares both).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from handlers.logic import contract as c
+from handlers.logic import fastcsv
+from handlers.logic.csv_rows import CsvRows, numbered, read_header
+from handlers.logic.csvrecords import RecordSplitter
+from handlers.logic.recorder import STAGING_SCHEMA, Recorder
+from handlers.logic.streams import ReadsBytes
+
+BLOCK_BYTES = 1 << 20
+BOM = b"\xef\xbb\xbf"
+
+
+def decode(block: bytes) -> str:
+    return block.decode("utf-8", "surrogateescape")
+
+
+def iter_blocks(raw: ReadsBytes, size: int, *, strip_bom: bool) -> Iterator[bytes]:
+    """Blocks of whole lines (split after b"\\n"; the last block may lack it)."""
+    carry = b""
+    first = strip_bom
+    while True:
+        chunk = raw.read(size)
+        if first:
+            chunk = chunk.removeprefix(BOM) if chunk else chunk
+            first = False
+        if not chunk:
+            if carry:
+                yield carry
+            return
+        data = carry + chunk if carry else chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            carry = data
+            continue
+        yield data[:cut] if cut < len(data) else data
+        carry = data[cut:]
+
+
+def _split_header(blocks: Iterator[bytes]) -> tuple[str | None, bytes]:
+    """(the header record's text, the bytes read after it). Blocks end at line ends, and so does
+    the header: the bytes after it are whole lines, fit for the vectorized path."""
+    splitter = RecordSplitter()
+    for block in blocks:
+        records = splitter.push(decode(block))
+        if records:
+            rest = "".join(records[1:]) + splitter.take_rest()
+            return records[0], rest.encode("utf-8", "surrogateescape")
+    records = splitter.finish()
+    return (records[0], "".join(records[1:]).encode("utf-8", "surrogateescape")) if records else (None, b"")
+
+
+def validate_csv_blocks(raw: ReadsBytes, recorder: Recorder, *, header: list[str] | None, first_line: int) -> None:
+    blocks = iter_blocks(raw, BLOCK_BYTES, strip_bom=header is None)
+    rest = b""
+    next_line = first_line  # of the next record
+    if header is None:
+        header_text, rest = _split_header(blocks)
+        header = read_header(header_text)
+        next_line += header_text.count("\n")
+    rows = CsvRows(header, recorder)
+    splitter = RecordSplitter()
+    pool = pa.default_memory_pool()
+    for block in itertools.chain((rest,) if rest else (), blocks):
+        if splitter.idle and rows.vector_ok and fastcsv.is_simple_block(block):
+            parsed = fastcsv.parse_block(block, header)
+            if parsed is not None:
+                recorder.flush()  # records before this block are decided first: line order
+                _vector_block(parsed, base=next_line - 1, rows=rows)
+                del parsed
+                pool.release_unused()  # mimalloc otherwise keeps freed block memory around
+                next_line += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+                continue
+        for line, record in numbered(splitter.push(decode(block)), first_line=next_line):
+            rows.text_record(record, line)
+            next_line = line + record.count("\n")
+    for line, record in numbered(splitter.finish(), first_line=next_line):
+        rows.text_record(record, line)
+
+
+def _vector_block(parsed: fastcsv.ParsedBlock, *, base: int, rows: CsvRows) -> None:
+    recorder = rows.recorder
+    summary = recorder.summary
+    table = parsed.table
+    num_rows = table.num_rows
+    invalid = [(number, text) for number, text in parsed.invalid if text != ""]
+    summary.records += num_rows + len(invalid)
+    columns = {name: table.column(name).combine_chunks() for name in c.CONTRACT_FIELDS if name in rows.index}
+    accepted, id_ok = fastcsv.prefilter(columns, num_rows)
+    lines = pc.add(fastcsv.table_row_lines(num_rows, [number for number, _ in parsed.invalid]), base)
+    line_numbers = lines.to_numpy(zero_copy_only=False)
+
+    # Duplicates, in line order, over every row whose id is well formed.
+    occurrences = np.flatnonzero(id_ok.to_numpy(zero_copy_only=False))
+    duplicate = np.zeros(num_rows, dtype=bool)
+    if len(occurrences):
+        ids = pc.take(columns[c.TRANSACTION_ID], pa.array(occurrences))
+        duplicate[occurrences] = recorder.check_keys(ids, line_numbers[occurrences])
+    good = accepted.to_numpy(zero_copy_only=False) & ~duplicate
+
+    # Valid rows: counts and exact totals.
+    good_mask = pa.array(good)
+    kept = table.filter(good_mask) if not good.all() else table
+    summary.valid += kept.num_rows
+    for currency, (count, minor) in fastcsv.minor_totals(
+        kept.column(c.AMOUNT).combine_chunks(), kept.column(c.CURRENCY).combine_chunks()
+    ).items():
+        summary.valid_totals.add(currency=currency, rows=count, minor_units=minor)
+
+    # In line order: runs of valid rows between the rows that need the rules one at a time.
+    staging = _staging(table, lines, rows) if recorder.wants_valid else None
+    events: list[tuple[int, int, list]] = []
+    flagged = np.flatnonzero(~good).tolist()
+    if flagged:
+        picked = table.take(pa.array(flagged, pa.int64()))
+        values = list(zip(*(picked.column(name).to_pylist() for name in rows.header), strict=True))
+        events.extend((int(line_numbers[k]), k, list(row)) for k, row in zip(flagged, values, strict=True))
+    events.extend((base + number, -1, text.split(",")) for number, text in invalid)
+    events.sort(key=lambda event: event[0])
+    start = 0
+    for line, k, row in events:
+        if k < 0:
+            rows.row(row, line)  # a row of the wrong width: malformed at once
+            continue
+        if staging is not None and k > start:
+            recorder.valid_table(staging.slice(start, k - start))
+        start = k + 1
+        values_of_row, extras = rows.fields(row)
+        recorder.decide(line=line, values=values_of_row, extras=extras, duplicate=bool(duplicate[k]))
+    if staging is not None and num_rows > start:
+        recorder.valid_table(staging.slice(start, num_rows - start))
+
+
+def _staging(table: pa.Table, lines: pa.Array, rows: CsvRows) -> pa.Table:
+    """The block's rows as STAGING_COLUMNS (only the accepted ones are ever handed on)."""
+    empty = pa.nulls(table.num_rows, pa.string()).fill_null("")
+    columns = [lines] + [table.column(name).combine_chunks() for name in c.REQUIRED_FIELDS]
+    columns.append(table.column(c.DESCRIPTION).combine_chunks() if rows.has_description else empty)
+    columns.append(empty)
+    return pa.Table.from_arrays(columns, schema=STAGING_SCHEMA)

@@ -1,0 +1,141 @@
+"""A job's validation on one machine, through the very plan and steps the state machine runs:
+the plan, every chunk on a pool of processes, the duplicate step per id partition, the second
+pass of the chunks holding late duplicates, and the merged summary.
+
+``pipeline validate --jobs N`` runs this; so does the property test that any chunking gives the
+result of one chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.logic.chunkwork import ChunkResult, merge_summaries, read_keys, validate_chunk
+from handlers.logic.dedupe import late_occurrences
+from handlers.logic.idkeys import IdKeys, new_seed
+from handlers.logic.planning import SCAN_BLOCK_BYTES, Chunk, SourcePlan, plan_source
+from handlers.logic.recorder import ValidationSummary
+from handlers.logic.streams import CountingReader
+from handlers.logic.validation import JSONL_FORMAT
+from lake.defaults import CHUNK_BYTES, DEDUP_PARTITION_RECORDS
+
+
+class RangeReader:
+    """Bytes [start, end) of a local file, read like an S3 ranged GET's body."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._file.seek(start)
+        self._left = end - start
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        size = self._left if size < 0 else min(size, self._left)
+        data = self._file.read(size)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def file_blocks(path: str, block: int = SCAN_BLOCK_BYTES) -> Iterator[bytes]:
+    with open(path, "rb") as source:
+        yield from iter(lambda: source.read(block), b"")
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: str
+    fmt: str
+    header: list[str] | None
+    seed: str
+    partitions: int
+    directory: str
+    first_record: int  # index of the chunk holding the file's first record (JSON Lines)
+
+
+def _validate(job: _Job, chunk: Chunk, late: list[int] | None) -> ChunkResult:
+    reader = RangeReader(job.path, chunk.start, chunk.end)
+    try:
+        suffix = "-late" if late else ""
+        return validate_chunk(
+            raw=CountingReader(reader),
+            fmt=job.fmt,
+            header=job.header,
+            chunk=chunk,
+            keys=IdKeys(job.seed),
+            partitions=job.partitions,
+            directory=os.path.join(job.directory, f"chunk-{chunk.index:06d}{suffix}"),
+            first_record=chunk.index == job.first_record,
+            late_duplicates=np.array(late, dtype=np.int64) if late else None,
+        )
+    finally:
+        reader.close()
+
+
+@dataclass
+class JobResult:
+    plan: SourcePlan
+    summary: ValidationSummary
+    chunks: list[ChunkResult]  # final, in chunk order
+
+    def rejects(self) -> Iterator[dict]:
+        """Every rejected row, in line order."""
+        for result in self.chunks:
+            with open(result.quarantine_path, encoding="utf-8") as quarantine:
+                for line in quarantine:
+                    yield json.loads(line)
+
+
+def validate_file(
+    *,
+    path: str,
+    fmt: str,
+    directory: str,
+    chunk_bytes: int = CHUNK_BYTES,
+    jobs: int = 1,
+    partition_records: int = DEDUP_PARTITION_RECORDS,
+) -> JobResult:
+    """Validate the file at ``path`` in chunks of ``chunk_bytes`` on ``jobs`` processes, keeping
+    each chunk's outputs under ``directory``."""
+    plan = plan_source(file_blocks(path), fmt=fmt, chunk_bytes=chunk_bytes)
+    partitions = 1 if len(plan.chunks) == 1 else max(1, math.ceil(plan.records / partition_records))
+    first_record = next((c.index for c in plan.chunks if c.records), 0) if fmt == JSONL_FORMAT else 0
+    job = _Job(path, fmt, plan.header, new_seed(), partitions, directory, first_record)
+    with _executor(jobs) as pool:
+        results = list(pool.map(_validate, [job] * len(plan.chunks), plan.chunks, [None] * len(plan.chunks)))
+        late: dict[int, list[int]] = {}
+        for partition in range(partitions if len(results) > 1 else 0):
+            shards = [(r.chunk, read_keys(r.keys[partition][0])) for r in results if partition in r.keys]
+            for chunk, lines in late_occurrences(shards).items():
+                late.setdefault(chunk, []).extend(lines)
+        again = sorted(late)
+        for result in pool.map(
+            _validate, [job] * len(again), [plan.chunks[c] for c in again], [sorted(late[c]) for c in again]
+        ):
+            results[result.chunk] = result
+    summary = merge_summaries([r.summary_document() for r in results])
+    summary.format = fmt
+    return JobResult(plan=plan, summary=summary, chunks=results)
+
+
+class _InProcess(Executor):
+    def map(self, fn, *iterables, timeout=None, chunksize=1):  # noqa: ARG002 - Executor's signature
+        return map(fn, *iterables)
+
+
+def _executor(jobs: int) -> Executor:
+    if jobs <= 1:
+        return _InProcess()
+    # spawn, not fork: pyarrow's thread pools do not survive a fork
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))

@@ -1,0 +1,131 @@
+"""The data bucket's prefixes and every key the pipeline reads or writes.
+
+A prefix is granted in the compute layer (`stacks/compute.py`) from the same names the
+handlers build keys with, so a new prefix cannot be written in one place and granted in
+another.
+"""
+
+from __future__ import annotations
+
+INCOMING = "incoming"  # uploads; an object created here starts a job
+RAW = "raw"  # inline execution data, landed by ingest
+STAGING = "staging"  # per-job intermediate work: plan, chunk results, duplicate keys
+QUARANTINE = "quarantine"  # rejected rows with line numbers and reasons
+CURATED = "curated"  # per-job Parquet ready to publish, and its index
+PROCESSED = "processed"  # the published data set (the Glue tables' locations)
+MANIFESTS = "manifests"  # one per job, written last: what belongs to the data set
+ATHENA_RESULTS = "athena-results"  # query results of the Athena workgroup
+
+PREFIXES = (INCOMING, RAW, STAGING, QUARANTINE, CURATED, PROCESSED, MANIFESTS, ATHENA_RESULTS)
+# Work files nobody reads once a job has finished: expired by a lifecycle rule.
+INTERMEDIATE = (STAGING, CURATED)
+
+TRANSACTIONS_TABLE = "transactions"
+DAILY_TOTALS_TABLE = "daily_totals"
+PARTITION_KEY = "booking_date"
+
+
+def raw_key(job_id: str, sha256: str) -> str:
+    return f"{RAW}/{job_id}/{sha256}.jsonl"
+
+
+# ------------------------------------------------------------------ staging (one plan of a job)
+def plan_prefix(job_id: str, plan_id: str) -> str:
+    return f"{STAGING}/{job_id}/{plan_id}"
+
+
+def plan_key(job_id: str, plan_id: str) -> str:
+    return f"{plan_prefix(job_id, plan_id)}/plan.json"
+
+
+def chunks_key(job_id: str, plan_id: str) -> str:
+    """The Distributed Map's items: one object per chunk (a JSON array)."""
+    return f"{plan_prefix(job_id, plan_id)}/chunks.json"
+
+
+def chunk_prefix(job_id: str, plan_id: str, chunk: int) -> str:
+    return f"{plan_prefix(job_id, plan_id)}/chunk-{chunk:06d}"
+
+
+def chunk_summary_key(job_id: str, plan_id: str, chunk: int) -> str:
+    """Written last by a chunk: its completion marker."""
+    return f"{chunk_prefix(job_id, plan_id, chunk)}/summary.json"
+
+
+def chunk_rows_key(job_id: str, plan_id: str, chunk: int, booking_date: str) -> str:
+    """A chunk's valid rows of one booking date (an Arrow file: read whole by transform)."""
+    return f"{chunk_prefix(job_id, plan_id, chunk)}/{PARTITION_KEY}={booking_date}.arrow"
+
+
+def chunk_keys_key(job_id: str, plan_id: str, chunk: int, partition: int) -> str:
+    return f"{chunk_prefix(job_id, plan_id, chunk)}/ids/partition-{partition:05d}.arrow"
+
+
+def partitions_key(job_id: str, plan_id: str) -> str:
+    """The duplicate step's items: one object per id partition."""
+    return f"{plan_prefix(job_id, plan_id)}/partitions.json"
+
+
+def duplicates_key(job_id: str, plan_id: str, partition: int) -> str:
+    return f"{plan_prefix(job_id, plan_id)}/duplicates/partition-{partition:05d}.json"
+
+
+def revalidate_key(job_id: str, plan_id: str) -> str:
+    """Chunks holding ids that first occur in an earlier chunk (items of the second pass)."""
+    return f"{plan_prefix(job_id, plan_id)}/revalidate.json"
+
+
+def dates_key(job_id: str, plan_id: str) -> str:
+    """Transform's items: one object per booking date."""
+    return f"{plan_prefix(job_id, plan_id)}/dates.json"
+
+
+# ------------------------------------------------------------------ quarantine
+def quarantine_prefix(job_id: str) -> str:
+    return f"{QUARANTINE}/{job_id}"
+
+
+def quarantine_key(job_id: str, plan_id: str, chunk: int) -> str:
+    """Rejected rows of one chunk; the chunks' files in order are the job's rejects in line order."""
+    return f"{quarantine_prefix(job_id)}/{plan_id}/part-{chunk:06d}.jsonl"
+
+
+def quarantine_keys(job_id: str, plan_id: str, chunks: int) -> list[str]:
+    """Every quarantine part of a job's plan, in line order."""
+    return [quarantine_key(job_id, plan_id, chunk) for chunk in range(chunks)]
+
+
+# ------------------------------------------------------------------ curated (ready to publish)
+def curated_rows_key(job_id: str, booking_date: str, part: int) -> str:
+    return f"{CURATED}/{job_id}/{TRANSACTIONS_TABLE}/{PARTITION_KEY}={booking_date}/part-{part:05d}.parquet"
+
+
+def curated_daily_key(job_id: str, booking_date: str) -> str:
+    return f"{CURATED}/{job_id}/{DAILY_TOTALS_TABLE}/{PARTITION_KEY}={booking_date}/part-00000.parquet"
+
+
+def curated_index_key(job_id: str, booking_date: str) -> str:
+    return f"{CURATED}/{job_id}/index/{PARTITION_KEY}={booking_date}.json"
+
+
+# ------------------------------------------------------------------ published
+def table_prefix(table: str) -> str:
+    """Where a Glue table's partitions live (`<prefix>/booking_date=YYYY-MM-DD/`)."""
+    return f"{PROCESSED}/{table}"
+
+
+def partition_template(table: str) -> str:
+    """The partition projection's storage.location.template, relative to the bucket."""
+    return f"{table_prefix(table)}/{PARTITION_KEY}=${{{PARTITION_KEY}}}/"
+
+
+def processed_rows_key(job_id: str, booking_date: str, part: int) -> str:
+    return f"{table_prefix(TRANSACTIONS_TABLE)}/{PARTITION_KEY}={booking_date}/{job_id}-part-{part:05d}.parquet"
+
+
+def processed_daily_key(job_id: str, booking_date: str) -> str:
+    return f"{table_prefix(DAILY_TOTALS_TABLE)}/{PARTITION_KEY}={booking_date}/{job_id}.parquet"
+
+
+def manifest_key(job_id: str) -> str:
+    return f"{MANIFESTS}/{job_id}.json"

@@ -1,0 +1,106 @@
+"""The emulator's pure parts, in process: EventBridge input transformers, EMF extraction into
+CloudWatch, the Lambda concurrency count. The end-to-end suite runs them through a deployment."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from moto import mock_aws
+
+from local import lambda_runner, metrics
+
+EVENT = {
+    "version": "0",
+    "id": "6f1c",
+    "detail-type": "Object Created",
+    "source": "aws.s3",
+    "account": "123456789012",
+    "time": "2026-12-01T03:00:00Z",
+    "region": "us-east-2",
+    "resources": ["arn:aws:s3:::data"],
+    "detail": {"bucket": {"name": "data"}, "object": {"key": 'incoming/a "b".csv', "version-id": "v1"}},
+}
+
+
+def test_a_json_template_gets_strings_escaped_and_the_whole_event():
+    target = {
+        "InputTransformer": {
+            "InputPathsMap": {"key": "$.detail.object.key"},
+            "InputTemplate": '{"key": "<key>", "rule": "<aws.events.rule-name>", "event": <aws.events.event.json>}',
+        }
+    }
+    given = json.loads(transformed(target))
+    assert given["key"] == 'incoming/a "b".csv'
+    assert given["rule"] == "uploads"
+    assert given["event"] == EVENT
+
+
+def test_a_missing_path_is_null_and_a_constant_input_wins():
+    target = {"InputTransformer": {"InputPathsMap": {"x": "$.detail.nothing"}, "InputTemplate": '{"x": <x>}'}}
+    assert json.loads(transformed(target)) == {"x": None}
+    assert transformed({"Input": '{"drain": true}'}) == '{"drain": true}'
+
+
+def transformed(target):
+    from local.events import target_input
+
+    return target_input(target, EVENT, "arn:aws:events:us-east-2:123456789012:rule/uploads", "uploads")
+
+
+def _powertools_output() -> str:
+    emitter = Metrics(namespace="FinancialPipeline", service="financial-pipeline")
+    emitter.add_dimension(name="environment", value="dev")
+    emitter.add_metric(name="RowsReceived", unit=MetricUnit.Count, value=600)
+    emitter.add_metric(name="RowsReceived", unit=MetricUnit.Count, value=4)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        emitter.flush_metrics()
+    return "START RequestId: 1\n" + out.getvalue() + "END RequestId: 1\n"
+
+
+def test_powertools_emf_lines_become_datums():
+    (namespace, datum), *rest = metrics.emf_datums(_powertools_output().splitlines()[1])
+    assert not rest and namespace == "FinancialPipeline"
+    assert datum["MetricName"] == "RowsReceived" and datum["Values"] == [600.0, 4.0]
+    assert {d["Name"] for d in datum["Dimensions"]} == {"service", "environment"}
+    assert metrics.emf_datums("plain log line") == []
+    assert metrics.emf_datums('{"_aws": "not a directive"}') == []
+
+
+@mock_aws
+def test_recorded_points_answer_get_metric_statistics():
+    assert metrics.record(_powertools_output(), account_id="123456789012", region="us-east-2") == 2
+    now = datetime.now(UTC)
+    points = boto3.client("cloudwatch", region_name="us-east-2").get_metric_statistics(
+        Namespace="FinancialPipeline",
+        MetricName="RowsReceived",
+        Dimensions=[{"Name": "service", "Value": "financial-pipeline"}, {"Name": "environment", "Value": "dev"}],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert sum(p["Sum"] for p in points) == 604
+
+
+def test_concurrency_beyond_the_limit_or_the_reservation_is_throttled(monkeypatch):
+    monkeypatch.setattr(lambda_runner.CONFIG, "concurrency", 2)
+    slots = lambda_runner.ConcurrencySlots()
+    slots.acquire("validate", reserved=None)
+    with pytest.raises(lambda_runner.Throttled) as refused:
+        slots.acquire("validate", reserved=1)
+    assert refused.value.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    slots.acquire("load", reserved=None)
+    with pytest.raises(lambda_runner.Throttled) as refused:
+        slots.acquire("ingest", reserved=None)
+    assert refused.value.reason == "ConcurrentInvocationLimitExceeded"
+    slots.release("validate")
+    slots.acquire("ingest", reserved=None)
+    assert slots.snapshot() == {"limit": 2, "running": 2, "peak": 2, "throttled": 2}
