@@ -186,7 +186,8 @@ bench: install
 	@mkdir -p build/bench
 	$(PY) bench/bench_synth.py --markdown-out build/bench/synth.md
 	$(PY) bench/bench_deploy.py --markdown-out build/bench/deploy.md
-	$(PY) bench/bench_validate.py --markdown-out build/bench/validate.md
+	$(PY) bench/bench_chunks.py --work-dir build/bench/files --markdown-out build/bench/chunks.md
+	$(PY) bench/bench_load.py --markdown-out build/bench/load.md
 	$(PY) bench/report.py build/bench > docs/benchmarks.md
 	@echo "wrote docs/benchmarks.md"
 

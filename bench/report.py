@@ -19,10 +19,16 @@ SECTIONS = (
         "as much as against the emulator.",
     ),
     (
-        "validate",
-        "Validation and transform throughput",
-        "`python bench/bench_validate.py`: a generated file with "
-        "about 1% bad rows; each measurement in a fresh subprocess.",
+        "chunks",
+        "Chunk work, memory, `--jobs` and a 500 GB day",
+        "`python bench/bench_chunks.py`: generated daily files (about 1% bad rows, three booking dates); "
+        "each measurement in a fresh subprocess, peak RSS its own.",
+    ),
+    (
+        "load",
+        "Load through the local deployment",
+        "`python bench/bench_load.py`: uploads with the plain S3 API, started by their upload events, "
+        "on a fresh local deployment; this machine's two cores run every invocation.",
     ),
 )
 

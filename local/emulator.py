@@ -23,9 +23,14 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     it, input transformers, Step Functions targets, dead-letter queues, scheduled rules.
   * local/moto_patches.py: S3 stores a PutObject's SHA-256 without checking it (a wrong one is now
     refused, BadDigest), refused copies into Object Lock buckets; DynamoDB's conditional writes
-    were not atomic across concurrent requests.
+    were not atomic across concurrent requests; ListObjectVersions deep-copied every stored
+    object, contents included, on every page (a destroy of a used bucket took many minutes and
+    gigabytes).
+  * The Step Functions interpreter logs a NoSuchJsonPathError for every Choice rule whose
+    variable is absent, although the rule (IsPresent) handles it: noise, not a failure.
   * The startExecution integration passed ASL's PascalCase parameters to the SDK unchanged.
-  * Athena tag calls with the account-less ARNs the provider builds locally missed every resource.
+  * Athena and Glue tag calls with the account-less ARNs the provider builds locally missed every
+    resource.
   * The Step Functions ASL parser rejects an integer ToleratedFailurePercentage; the workflow
     leaves it out (the default: no failure tolerated).
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
@@ -246,24 +251,33 @@ def _patch_s3() -> None:
     FakeBucket.get_permission = get_permission
 
 
-def _patch_athena() -> None:
-    """The provider, running without an account id locally, names Athena resources by ARNs with an
-    empty account field; moto keys their tags by the full ARN, so every tag call missed."""
+def _patch_account_less_arns() -> None:
+    """The provider, running without an account id locally, names Athena and Glue resources by
+    ARNs with an empty account field; moto keys their tags by the full ARN, so every tag call
+    missed (and every plan showed the tags to add)."""
     from moto.athena.responses import AthenaResponse
+    from moto.glue.responses import GlueResponse
 
-    def with_account(method: Any) -> Any:
+    def with_account(method: Any, param: str) -> Any:
         def call(self: Any) -> Any:
-            arn = self._get_param("ResourceARN") or ""
+            arn = self._get_param(param) or ""
             parts = arn.split(":")
             if len(parts) > 5 and parts[4] == "":
                 parts[4] = self.current_account
-                self._get_param = _overriding(self._get_param, "ResourceARN", ":".join(parts))
+                self._get_param = _overriding(self._get_param, param, ":".join(parts))
+                body = json.loads(self.body or "{}")
+                if isinstance(body, dict) and param in body:  # Glue reads its parameters from the body
+                    self.body = json.dumps({**body, param: ":".join(parts)})
             return method(self)
 
         return call
 
-    for name in ("list_tags_for_resource", "tag_resource", "untag_resource"):
-        setattr(AthenaResponse, name, with_account(getattr(AthenaResponse, name)))
+    for response, param, names in (
+        (AthenaResponse, "ResourceARN", ("list_tags_for_resource", "tag_resource", "untag_resource")),
+        (GlueResponse, "ResourceArn", ("get_tags", "tag_resource", "untag_resource")),
+    ):
+        for name in names:
+            setattr(response, name, with_account(getattr(response, name), param))
 
 
 def _overriding(get_param: Any, name: str, value: Any) -> Any:
@@ -304,10 +318,11 @@ def apply_patches() -> None:
         _patch_lambda()
         _patch_s3()
         _patch_ec2()
-        _patch_athena()
+        _patch_account_less_arns()
         events.install()
         moto_patches.apply_s3_checksums()
         moto_patches.apply_atomic_dynamodb_writes()
+        moto_patches.apply_s3_version_listing()
         _patched = True
 
 

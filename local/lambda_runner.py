@@ -312,9 +312,7 @@ class EnvironmentPool:
     def take(self, fn: Any, code_dir: Path, key: tuple) -> _Environment:
         now = time.monotonic()
         with self._lock:
-            expired = [
-                env for envs in self._idle.values() for env in envs if now - env.last_used > self.IDLE_SECONDS
-            ]
+            expired = [env for envs in self._idle.values() for env in envs if now - env.last_used > self.IDLE_SECONDS]
             for envs in self._idle.values():
                 envs[:] = [env for env in envs if env not in expired]
             warm = self._idle.get(key)

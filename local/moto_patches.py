@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import hashlib
+import io
 import threading
 from typing import Any
 
@@ -71,3 +73,36 @@ def apply_s3_checksums() -> None:
 
     responses.S3Response._key_response_put = _key_response_put
     _applied = True
+
+
+class _ShallowVersionCopies:
+    """moto.s3.models' ``copy`` module, but a list of object versions is copied shallowly."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, list):
+            copies = []
+            for version in value:
+                shallow = object.__new__(type(version))
+                shallow.__dict__.update(version.__dict__)  # its own is_latest
+                if "_value_buffer" in version.__dict__:
+                    _ = version.etag  # computed from the contents once, kept on the key
+                    # The copy owns no contents: when it is collected, it closes nothing of the key's.
+                    shallow.__dict__.update(_value_buffer=io.BytesIO(), multipart=None, disposed=True)
+                copies.append(shallow)
+            return copies
+        return copy.deepcopy(value, memo)
+
+
+def apply_s3_version_listing() -> None:
+    """moto lists object versions by deep-copying every version of every key, contents included
+    (to mark each copy's is_latest), on every page: a bucket of a few thousand objects takes
+    minutes and gigabytes per ListObjectVersions, which Terraform's force_destroy pages through.
+    The listing only needs each version's attributes."""
+    from moto.s3 import models
+
+    if not isinstance(models.copy, _ShallowVersionCopies):
+        models.copy = _ShallowVersionCopies()  # its one deepcopy is that listing's

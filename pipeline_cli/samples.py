@@ -27,14 +27,16 @@ def _replace_field(row: str, index: int, value: str) -> str:
     return ",".join(fields)
 
 
-def transaction_row(rng: random.Random, number: int) -> str:
+def transaction_row(rng: random.Random, number: int, *, days: int | None = None) -> str:
+    """A valid row booked on a day of 2026 (or, with ``days``, on one of the first days of March)."""
     currency, exponent = CURRENCIES[number % len(CURRENCIES)]
     amount = str(rng.randrange(1, 10**7))
     if exponent:
         amount += "." + str(rng.randrange(10**exponent)).zfill(exponent)
+    month, day = (3, 1 + rng.randrange(days)) if days else (rng.randrange(1, 13), rng.randrange(1, 29))
     return (
         f"TX-{number:010d},ACC{rng.randrange(10**6):08d},"
-        f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:"
+        f"2026-{month:02d}-{day:02d}T{rng.randrange(24):02d}:"
         f"{rng.randrange(60):02d}:{rng.randrange(60):02d}Z,{amount},{currency},"
         f"{'DEBIT' if rng.random() < 0.5 else 'CREDIT'},payment reference {rng.randrange(10**9)}"
     )
@@ -52,3 +54,36 @@ def write_transactions(path: Path, *, rows: int, bad_every: int = 0, seed: int =
                 row = BAD_VARIANTS[(number // bad_every) % len(BAD_VARIANTS)](row)
             out.write(row + "\n")
     return path
+
+
+BULK_BLOCK_ROWS = 100_000
+
+
+def write_bulk(path: Path, *, size_mb: float, bad_every: int = 100, days: int | None = None, seed: int = 7) -> int:
+    """About ``size_mb`` MB of rows, fast enough for gigabytes: one block of rows is generated and
+    repeated with new transaction ids and new accounts, so ids stay unique and the accounts (the
+    daily totals' keys) keep growing with the file. The number of rows written."""
+    rng = random.Random(seed)  # noqa: S311 - sample data, not secrets
+    block: list[tuple[int | None, str]] = []  # (account number, the rest of the row after it)
+    for number in range(1, BULK_BLOCK_ROWS + 1):
+        row = transaction_row(rng, number, days=days)
+        if bad_every and number % bad_every == 0:
+            block.append((None, BAD_VARIANTS[(number // bad_every) % len(BAD_VARIANTS)](row).split(",", 1)[1]))
+        else:
+            _, account, rest = row.split(",", 2)
+            block.append((int(account[3:]), "," + rest))
+    target, written, rows = int(size_mb * 1_000_000), 0, 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(HEADER)
+        while written < target:
+            text = "".join(
+                f"TX-{rows + n:010d},{rest}\n"
+                if account is None
+                else f"TX-{rows + n:010d},ACC{(account + rows) % 10**8:08d}{rest}\n"
+                for n, (account, rest) in enumerate(block, start=1)
+            )
+            out.write(text)
+            written += len(text)
+            rows += len(block)
+    return rows

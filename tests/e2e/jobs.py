@@ -84,9 +84,12 @@ def assert_reconciled(target: Target, job: dict[str, Any], deployment: Deploymen
 
 
 def published_versions(target: Target, deployment: Deployment, job_id: str) -> list[tuple[str, str]]:
-    versions = target.client("s3").list_object_versions(Bucket=deployment.bucket)
+    """Every version of the job's published files and manifest."""
+    pages = target.client("s3").get_paginator("list_object_versions")
     return sorted(
         (v["Key"], v["VersionId"])
-        for v in versions.get("Versions", [])
-        if (v["Key"].startswith(layout.PROCESSED) and job_id in v["Key"]) or v["Key"] == layout.manifest_key(job_id)
+        for prefix in (f"{layout.PROCESSED}/", layout.manifest_key(job_id))
+        for page in pages.paginate(Bucket=deployment.bucket, Prefix=prefix)
+        for v in page.get("Versions", [])
+        if job_id in v["Key"]
     )

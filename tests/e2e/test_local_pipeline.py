@@ -141,9 +141,11 @@ def test_an_upload_outside_incoming_starts_nothing(target: Target) -> None:
     sfn = target.client("stepfunctions")
     count = len(sfn.list_executions(stateMachineArn=deployment.state_machine_arn)["executions"])
     s3 = target.client("s3")
-    for key in ("raw/elsewhere.csv", "processed/transactions/x.csv", "incomingx/y.csv"):
-        s3.put_object(Bucket=deployment.bucket, Key=key, Body=b"transaction_id\nT1\n")
+    keys = ("raw/elsewhere.csv", "processed/elsewhere.csv", "incomingx/y.csv")  # none under incoming/
+    written = [s3.put_object(Bucket=deployment.bucket, Key=key, Body=b"transaction_id\nT1\n") for key in keys]
     time.sleep(5)
+    for key, put in zip(keys, written, strict=True):  # nothing stays in the data set's prefixes
+        s3.delete_object(Bucket=deployment.bucket, Key=key, VersionId=put["VersionId"])
     executions = sfn.list_executions(stateMachineArn=deployment.state_machine_arn)["executions"]
     new = executions[: len(executions) - count]  # newest first
     started = [e for e in new if "drain" not in sfn.describe_execution(executionArn=e["executionArn"])["input"]]

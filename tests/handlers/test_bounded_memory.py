@@ -4,8 +4,11 @@ after the other (the job-wide duplicate step included)."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from pipeline_cli.samples import write_bulk
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -29,14 +32,9 @@ def _peak_rss_mb(path: str) -> int:
 
 @pytest.mark.slow
 def test_validate_peak_rss_does_not_grow_with_file_size(tmp_path):
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
-    try:
-        from bench_validate import generate
-    finally:
-        sys.path.pop(0)
     small, large = str(tmp_path / "small.csv"), str(tmp_path / "large.csv")
-    generate(small, size_mb=8)
-    generate(large, size_mb=40)
+    write_bulk(Path(small), size_mb=8)
+    write_bulk(Path(large), size_mb=40)
     small_rss, large_rss = _peak_rss_mb(small), _peak_rss_mb(large)
     # 32 MB more input (320,000 more rows, 8 more chunks of 4 MB, 6 more id partitions of 50,000):
     # a chunk's work is done with when the next starts, and the duplicate step holds one partition

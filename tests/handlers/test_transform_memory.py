@@ -5,8 +5,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from pipeline_cli.samples import write_bulk
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -47,15 +50,10 @@ def _peaks_mb(path: str, work: str) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_transform_memory_does_not_grow_with_file_size(tmp_path):
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
-    try:
-        from bench_validate import generate
-    finally:
-        sys.path.pop(0)
     peaks = {}
     for name, size in (("small", 16), ("large", 56)):
         source = str(tmp_path / f"{name}.csv")
-        generate(source, size_mb=size)  # ~336 booking dates, ~1 million accounts
+        write_bulk(Path(source), size_mb=size)  # 336 booking dates, an account per 2 rows
         peaks[name] = _peaks_mb(source, str(tmp_path))
         os.remove(source)
     small, large = peaks["small"], peaks["large"]

@@ -104,3 +104,60 @@ def test_concurrency_beyond_the_limit_or_the_reservation_is_throttled(monkeypatc
     slots.release("validate")
     slots.acquire("ingest", reserved=None)
     assert slots.snapshot() == {"limit": 2, "running": 2, "peak": 2, "throttled": 2}
+
+
+def _versions_listing(*, patched: bool) -> tuple[list[tuple], bytes]:
+    import gc
+
+    with mock_aws():
+        if patched:
+            from local.moto_patches import apply_s3_version_listing
+
+            apply_s3_version_listing()
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="versions-bucket")
+        s3.put_bucket_versioning(Bucket="versions-bucket", VersioningConfiguration={"Status": "Enabled"})
+        for n in range(5):
+            s3.put_object(Bucket="versions-bucket", Key=f"key-{n % 3}", Body=f"body {n}".encode() * 1000)
+        s3.delete_object(Bucket="versions-bucket", Key="key-0")
+        listed = s3.list_object_versions(Bucket="versions-bucket", MaxKeys=2)
+        rest = s3.list_object_versions(
+            Bucket="versions-bucket", KeyMarker=listed["NextKeyMarker"], VersionIdMarker=listed["NextVersionIdMarker"]
+        )
+        gc.collect()  # the listing's copies are gone: the stored objects must still be readable
+        body = s3.get_object(Bucket="versions-bucket", Key="key-1")["Body"].read()
+        rows = [
+            (v["Key"], v["IsLatest"], v["ETag"], v["Size"]) for page in (listed, rest) for v in page.get("Versions", [])
+        ] + [(m["Key"], m["IsLatest"]) for page in (listed, rest) for m in page.get("DeleteMarkers", [])]
+        return rows, body
+
+
+def test_listing_versions_without_copying_their_contents_answers_the_same():
+    from moto.s3 import models
+
+    original = models.copy
+    try:
+        unpatched = _versions_listing(patched=False)
+        assert _versions_listing(patched=True) == unpatched
+    finally:
+        models.copy = original
+
+
+@mock_aws
+def test_tags_named_by_account_less_arns_reach_the_resource():
+    from local.emulator import _patch_account_less_arns
+
+    _patch_account_less_arns()  # as the provider names them when it runs without an account id
+    glue = boto3.client("glue", region_name="us-east-2")
+    glue.create_database(DatabaseInput={"Name": "catalog"}, Tags={"Layer": "storage"})
+    local_arn = "arn:aws:glue:us-east-2::database/catalog"
+    assert glue.get_tags(ResourceArn=local_arn)["Tags"] == {"Layer": "storage"}
+    glue.tag_resource(ResourceArn=local_arn, TagsToAdd={"Owner": "platform"})
+    glue.untag_resource(ResourceArn=local_arn, TagsToRemove=["Layer"])
+    assert glue.get_tags(ResourceArn="arn:aws:glue:us-east-2:123456789012:database/catalog")["Tags"] == {
+        "Owner": "platform"
+    }
+    athena = boto3.client("athena", region_name="us-east-2")
+    athena.create_work_group(Name="analytics", Tags=[{"Key": "Layer", "Value": "storage"}])
+    tags = athena.list_tags_for_resource(ResourceARN="arn:aws:athena:us-east-2::workgroup/analytics")["Tags"]
+    assert tags == [{"Key": "Layer", "Value": "storage"}]

@@ -1,0 +1,313 @@
+"""The chunk work against a bare csv.reader loop, its memory, `--jobs` scaling, a 500 GB day.
+
+    python bench/bench_chunks.py [--work-dir DIR] [--markdown-out FILE]
+                                 [--sizes-mb 200,1000,2000] [--chunk-mib 128]
+
+Generates transaction CSVs (about 1% bad rows, booking dates over three days, as a daily file
+has) outside the repository. Every measurement runs in a fresh subprocess, so each peak RSS
+(os.wait4 rusage) is that run's own:
+
+* per chunk: csv.reader over the chunk's bytes (the yardstick), validate (the validate function's
+  work: plan's chunk read, every rule, quarantine, per-date parts, id keys), validate + transform
+  (and each of the chunk's dates written as Parquet with its daily totals);
+* the same chunk work on the last chunk of a small and of a large file (flat memory);
+* the duplicate step on one id partition of 1 and of 4 million occurrences (bounded by partition);
+* `pipeline validate --jobs 1` and `--jobs 2` on the 1 GB file, with the reports compared;
+* a model of a 500 GB day from the per-chunk figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline_cli.samples import write_bulk  # noqa: E402
+
+# AWS Lambda arm64 in us-east-2, per GB-second and per request (first pricing tier).
+ARM64_GB_SECOND = 0.0000133334
+REQUEST = 0.20 / 1_000_000
+SEED_LAMBDA_MONTH = 50.0
+DAY_BYTES = 500 * 10**9
+CHUNK_MEMORY_MB = 1769  # validate, dedupe and transform (stacks/config.py): one full vCPU
+
+
+# ------------------------------------------------------------------ measurements (in a child)
+def _plan(path: str, chunk_bytes: int):
+    from handlers.logic.localjob import file_blocks
+    from handlers.logic.planning import plan_source
+
+    return plan_source(file_blocks(path), fmt="csv", chunk_bytes=chunk_bytes)
+
+
+def _chunk_work(path: str, chunk_bytes: int, which: int, *, transform: bool) -> dict:
+    from handlers.logic import curated
+    from handlers.logic.chunkwork import validate_chunk
+    from handlers.logic.idkeys import IdKeys, new_seed
+    from handlers.logic.localjob import RangeReader
+    from handlers.logic.streams import CountingReader
+
+    plan = json.loads(os.environ["BENCH_PLAN"])
+    chunk = _chunk_from(plan["chunks"][which])
+    with tempfile.TemporaryDirectory() as work:
+        started = time.perf_counter()
+        reader = RangeReader(path, chunk.start, chunk.end)
+        result = validate_chunk(
+            raw=CountingReader(reader),
+            fmt="csv",
+            header=plan["header"],
+            chunk=chunk,
+            keys=IdKeys(new_seed()),
+            partitions=plan["partitions"],
+            directory=os.path.join(work, "chunk"),
+            first_record=which == 0,
+        )
+        reader.close()
+        validated = time.perf_counter() - started
+        rows = 0
+        if transform:
+            for day, entry in sorted(result.dates.items()):
+                out = os.path.join(work, f"date-{day}")
+                os.makedirs(out)
+                written = curated.write_date(parts=[entry["path"]], job_id="bench", booking_date=day, directory=out)
+                rows += sum(count for _, count in written.files)
+            assert rows == result.summary.valid, "transform lost rows"
+        return {
+            "seconds": time.perf_counter() - started,
+            "validate_seconds": validated,
+            "bytes": chunk.end - chunk.start,
+            "records": result.summary.records,
+            "valid": result.summary.valid,
+            "dates": len(result.dates),
+        }
+
+
+def _chunk_from(item: dict):
+    from handlers.logic.planning import Chunk
+
+    return Chunk(
+        index=item["index"], start=item["start"], end=item["end"], first_line=item["firstLine"], records=item["records"]
+    )
+
+
+def _csv_reader(path: str, start: int, end: int) -> dict:
+    from handlers.logic.localjob import RangeReader
+    from handlers.logic.streams import CountingReader, open_text
+
+    started = time.perf_counter()  # the chunk's bytes as validate reads them, through csv.reader
+    rows = sum(1 for _ in csv.reader(open_text(CountingReader(RangeReader(path, start, end)))))
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
+def _dedupe(occurrences: int, shards: int) -> dict:
+    import numpy as np
+    import pyarrow as pa
+
+    from handlers.logic.chunkwork import KEYS_SCHEMA, read_keys
+    from handlers.logic.dedupe import late_occurrences
+
+    rng = np.random.default_rng(5)
+    per = occurrences // shards
+    with tempfile.TemporaryDirectory() as work:
+        paths = []
+        for shard in range(shards):  # one partition's keys from each chunk; every 1000th in all chunks
+            high = rng.integers(-(2**63), 2**63 - 1, per, dtype=np.int64)
+            low = rng.integers(-(2**63), 2**63 - 1, per, dtype=np.int64)
+            high[::1000], low[::1000] = np.arange(len(high[::1000])), 0
+            table = pa.table([high, low, np.arange(per, dtype=np.int64)], schema=KEYS_SCHEMA)
+            path = os.path.join(work, f"{shard}.arrow")
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, KEYS_SCHEMA) as writer:
+                writer.write_table(table)
+            paths.append(path)
+            del table, high, low
+        import gc
+
+        gc.collect()
+        started = time.perf_counter()
+        late = late_occurrences([(shard, read_keys(path)) for shard, path in enumerate(paths)])
+        return {"seconds": time.perf_counter() - started, "late": sum(len(v) for v in late.values())}
+
+
+def measure(mode: str, args: list[str]) -> dict:
+    if mode == "csv_reader":
+        return _csv_reader(args[0], int(args[1]), int(args[2]))
+    if mode in ("validate", "validate_transform"):
+        return _chunk_work(args[0], int(args[1]), int(args[2]), transform=mode == "validate_transform")
+    if mode == "dedupe":
+        return _dedupe(int(args[0]), int(args[1]))
+    if mode == "plan":
+        started = time.perf_counter()
+        plan = _plan(args[0], int(args[1]))
+        return {"seconds": time.perf_counter() - started, "chunks": len(plan.chunks), "records": plan.records}
+    raise SystemExit(f"unknown mode {mode}")
+
+
+def run_child(mode: str, *args: object, env: dict[str, str] | None = None) -> dict:
+    process = subprocess.Popen(  # noqa: S603 - runs this very script
+        [sys.executable, os.path.abspath(__file__), "--measure", mode, *map(str, args)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{mode} {args} failed")
+    result = json.loads(output)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
+    return result
+
+
+def plan_env(path: str, chunk_bytes: int) -> tuple[dict[str, str], dict]:
+    import math
+
+    from lake.defaults import DEDUP_PARTITION_RECORDS
+
+    plan = _plan(path, chunk_bytes)
+    document = {
+        "header": plan.header,
+        "partitions": max(1, math.ceil(plan.records / DEDUP_PARTITION_RECORDS)),
+        "chunks": [c.to_item() for c in plan.chunks],
+    }
+    return {"BENCH_PLAN": json.dumps(document)}, document
+
+
+def timed_cli(path: str, jobs: int, report: str, chunk_bytes: int) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: S603
+        [
+            str(ROOT / ".venv" / "bin" / "pipeline"),
+            "validate",
+            path,
+            "--jobs",
+            str(jobs),
+            "--chunk-bytes",
+            str(chunk_bytes),
+            "--report",
+            report,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"pipeline validate --jobs {jobs} failed: {done.stderr}")
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work-dir", default=None)
+    parser.add_argument("--markdown-out", default=None)
+    parser.add_argument("--sizes-mb", default="200,1000,2000", help="small, jobs, large file sizes in MB")
+    parser.add_argument("--chunk-mib", type=int, default=128)
+    parser.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure[0], args.measure[1:])))
+        return 0
+
+    chunk_bytes = args.chunk_mib << 20
+    small_mb, jobs_mb, large_mb = (float(s) for s in args.sizes_mb.split(","))
+    work = args.work_dir or tempfile.mkdtemp(prefix="bench-chunks-")
+    os.makedirs(work, exist_ok=True)
+    files = {}
+    for size in (small_mb, jobs_mb, large_mb):
+        path = os.path.join(work, f"daily-{size:g}MB.csv")
+        if not os.path.exists(path):
+            write_bulk(Path(path), size_mb=size, days=3)
+        files[size] = path
+    out: list[str] = []
+
+    def emit(text: str = "") -> None:
+        print(text, flush=True)
+        out.append(text)
+
+    # Per chunk: a middle chunk of the 1 GB file.
+    env, plan = plan_env(files[jobs_mb], chunk_bytes)
+    middle = len(plan["chunks"]) // 2
+    item = plan["chunks"][middle]
+    chunk_mb = (item["end"] - item["start"]) / 1_000_000
+    yardstick = run_child("csv_reader", files[jobs_mb], item["start"], item["end"])
+    validate = run_child("validate", files[jobs_mb], chunk_bytes, middle, env=env)
+    both = run_child("validate_transform", files[jobs_mb], chunk_bytes, middle, env=env)
+    base = chunk_mb / yardstick["seconds"]
+    emit(
+        f"One chunk of `CHUNK_BYTES` = {args.chunk_mib} MiB ({chunk_mb:.1f} MB, {validate['records']:,} records, "
+        f"{validate['dates']} booking dates), chunk {middle} of {len(plan['chunks'])} of a {jobs_mb:g} MB file."
+    )
+    emit()
+    emit("| per chunk | seconds | MB/s | ratio to csv.reader | peak RSS MB |")
+    emit("|---|---:|---:|---:|---:|")
+    emit(f"| bare csv.reader loop | {yardstick['seconds']:.2f} | {base:.1f} | 1.00x | {yardstick['peak_rss_mb']:.0f} |")
+    for label, result in (("validate", validate), ("validate + transform", both)):
+        speed = chunk_mb / result["seconds"]
+        emit(f"| {label} | {result['seconds']:.2f} | {speed:.1f} | {speed / base:.2f}x | {result['peak_rss_mb']:.0f} |")
+    emit()
+
+    emit("| chunk work (validate + transform), last chunk of | chunks in the file | seconds | peak RSS MB |")
+    emit("|---|---:|---:|---:|")
+    for size in (small_mb, large_mb):
+        size_env, size_plan = plan_env(files[size], chunk_bytes)
+        last = len(size_plan["chunks"]) - 1
+        result = run_child("validate_transform", files[size], chunk_bytes, last, env=size_env)
+        emit(f"| {size:g} MB file | {last + 1} | {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} |")
+    planned = run_child("plan", files[large_mb], chunk_bytes)
+    emit(
+        f"| plan of the whole {large_mb:g} MB file (quote-parity scan, SHA-256) | {planned['chunks']} | "
+        f"{planned['seconds']:.2f} | {planned['peak_rss_mb']:.0f} |"
+    )
+    emit()
+
+    emit("| duplicate step, one id partition | chunks | seconds | peak RSS MB |")
+    emit("|---|---:|---:|---:|")
+    for occurrences in (1_000_000, 4_000_000):
+        result = run_child("dedupe", occurrences, 16)
+        emit(f"| {occurrences:,} occurrences | 16 | {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} |")
+    emit()
+
+    reports = [os.path.join(work, f"report-jobs{n}.json") for n in (1, 2)]
+    one = timed_cli(files[jobs_mb], 1, reports[0], chunk_bytes)
+    two = timed_cli(files[jobs_mb], 2, reports[1], chunk_bytes)
+    identical = Path(reports[0]).read_bytes() == Path(reports[1]).read_bytes()
+    emit(f"| `pipeline validate` on the {jobs_mb:g} MB file | seconds | MB/s |")
+    emit("|---|---:|---:|")
+    emit(f"| `--jobs 1` | {one:.1f} | {jobs_mb / one:.1f} |")
+    emit(f"| `--jobs 2` | {two:.1f} | {jobs_mb / two:.1f} |")
+    emit(f"| speed-up | {one / two:.2f}x | reports identical: {'yes' if identical else 'NO'} |")
+    emit()
+
+    # A 500 GB day, in chunks of CHUNK_BYTES, each validated and transformed by a 1,769 MB
+    # function (one vCPU, assumed as fast as one core here), plus plan's scan at 1,024 MB.
+    chunks = DAY_BYTES / (chunk_mb * 1_000_000)
+    chunk_seconds = both["seconds"]
+    plan_seconds = DAY_BYTES / (large_mb * 1_000_000 / planned["seconds"])
+    gb_seconds = chunks * chunk_seconds * CHUNK_MEMORY_MB / 1024 + plan_seconds * 1024 / 1024
+    day_cost = gb_seconds * ARM64_GB_SECOND + chunks * 4 * REQUEST  # validate, dedupe, transform, Map child
+    emit("| a 500 GB day (model from the figures above) | value |")
+    emit("|---|---:|")
+    emit(f"| chunks of {args.chunk_mib} MiB | {chunks:,.0f} |")
+    emit(f"| chunk-seconds (validate + transform) | {chunks * chunk_seconds:,.0f} |")
+    emit(f"| plan's scan of the day's files (1,024 MB functions, one per job) | {plan_seconds:,.0f} s |")
+    for concurrency in (10, 40, 100):
+        # An upper bound: the plans (4 jobs at a time) are not overlapped with other jobs' chunks.
+        hours = (chunks * chunk_seconds / concurrency + plan_seconds / 4) / 3600
+        emit(f"| wall clock at {concurrency} chunks in flight | {hours:.2f} h |")
+    emit(f"| Lambda GB-seconds a day | {gb_seconds:,.0f} |")
+    monthly = day_cost * 30
+    emit(f"| Lambda cost a day / a 30-day month (arm64, ${ARM64_GB_SECOND}/GB-s) | ${day_cost:.2f} / ${monthly:.0f} |")
+    emit(f"| the seed's Lambda line | ${SEED_LAMBDA_MONTH:.0f} a month |")
+    if args.markdown_out:
+        Path(args.markdown_out).write_text("\n".join(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
