@@ -17,6 +17,8 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     before they are created; its interpreter calls Lambda on localhost:$MOTO_PORT.
   * moto runs Lambda code only in Docker; we run the deployed zip + layers in a clean
     subprocess instead (local/lambda_runner.py).
+  * IAM is enforced (local/iam: the deployer, role sessions for functions and the state
+    machine, resource ARNs, denials in each protocol's shape); PIPELINE_LOCAL_IAM=0 turns it off.
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
 (--runtime-dir / env PIPELINE_LOCAL_RUNTIME_DIR) stands in for the boto3 that Lambda provides:
 ``python -c "from local.lambda_runner import link_runtime_dir; link_runtime_dir('DIR')"`` makes
@@ -54,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local import lambda_runner
+from local import iam, lambda_runner
 
 LOG = logging.getLogger("local.emulator")
 HOST = "127.0.0.1"
@@ -227,6 +229,7 @@ def apply_patches() -> None:
         _patch_s3()
         _patch_ec2()
         _patched = True
+    iam.install()  # IAM enforcement (local/iam): on unless PIPELINE_LOCAL_IAM=0
 
 
 # ------------------------------------------------------------------ WSGI wrapper
@@ -306,6 +309,9 @@ class PipelineApp:
         elif path == "/_pipeline/faults" and method == "DELETE":
             lambda_runner.FAULTS.clear()
             result = {}
+        elif path.startswith("/_pipeline/iam"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            status, result = iam.endpoint(method, path, body)
         else:
             status, result = "404 Not Found", {"message": f"no such endpoint: {method} {path}"}
         return _respond(start_response, status, json.dumps(result).encode(), [("Content-Type", "application/json")])

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local import iam
+
 LOG = logging.getLogger("local.lambda_runner")
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 TIMEOUT_ERROR_TYPE = "Sandbox.Timedout"
@@ -159,6 +161,7 @@ def _child_env(fn: Any, code_dir: Path) -> dict[str, str]:
         AWS_SESSION_TOKEN="test",  # noqa: S106
         AWS_ENDPOINT_URL=CONFIG.endpoint,
     )
+    env.update(iam.credentials_for(fn))  # a session of the function's own role (local/iam)
     return env
 
 
