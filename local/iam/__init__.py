@@ -26,7 +26,7 @@ How a request is decided (replacing moto's ActionAuthenticatorMixin check):
 Extra endpoints (through local.emulator's /_pipeline/ handler):
   GET  /_pipeline/iam               -> {"enforced": bool, "deployer": user ARN}
   POST /_pipeline/iam/assume-role   {"roleArn", "service", "sourceArn"?} -> credentials, or 403
-  GET  /_pipeline/iam/usage         -> {role: {"policy/statement": ["action resource", ...]}}
+  GET  /_pipeline/iam/usage         -> {role: {"policy/statement": ["action resource-pattern", ...]}}
                                        what each role's statements allowed so far (also written
                                        to <state dir>/iam-usage.json when the emulator exits)
 """
@@ -49,7 +49,16 @@ from local.iam.errors import (
     unrecognized_client,
     why_denied,
 )
-from local.iam.policy import Effect, Policy, Principal, Request, evaluate, names_principal_explicitly
+from local.iam.policy import (
+    Decision,
+    Effect,
+    Policy,
+    Principal,
+    Request,
+    evaluate,
+    matched_resource,
+    names_principal_explicitly,
+)
 from local.iam.resources import Call, Check, checks_for
 from local.iam.sessions import (
     DEPLOYER_ACCESS_KEY,
@@ -279,15 +288,16 @@ def _decide(
             why=why,
             protocol=protocol,
         )
-    _record(principal, identity.policy, identity.statement, check)
+    if principal.role_arn and identity.allowed:
+        _record(principal, identity, check.action, matched_resource(policies, identity, check.resource))
 
 
-def _record(principal: Principal, policy: str | None, statement: str | None, check: Check) -> None:
-    if not principal.role_arn:
-        return
-    role = principal.role_arn.rsplit("/", 1)[-1]
+def _record(principal: Principal, decision: Decision, action: str, resource: str) -> None:
+    role = (principal.role_arn or "").rsplit("/", 1)[-1]
     with _usage_lock:
-        _usage.setdefault(role, {}).setdefault(f"{policy}/{statement}", set()).add(f"{check.action} {check.resource}")
+        _usage.setdefault(role, {}).setdefault(f"{decision.policy}/{decision.statement}", set()).add(
+            f"{action} {resource}"
+        )
 
 
 def usage() -> dict[str, dict[str, list[str]]]:

@@ -106,6 +106,20 @@ def evaluate(policies: Iterable[Policy], request: Request, *, resource_policy: b
     return allowed or Decision(Effect.NONE)
 
 
+def matched_resource(policies: Iterable[Policy], decision: Decision, resource: str) -> str:
+    """The Resource pattern of the deciding statement that `resource` matched (for the record of
+    what each statement is used for); the resource itself if there is none."""
+    for policy in policies:
+        if policy.name != decision.policy:
+            continue
+        for index, statement in enumerate(policy.statements):
+            if str(statement.get("Sid") or index) == decision.statement:
+                for pattern in _as_list(statement.get("Resource")):
+                    if _wildcard(pattern, ignore_case=False).match(resource):
+                        return pattern
+    return resource
+
+
 def names_principal_explicitly(policies: Iterable[Policy], request: Request) -> bool:
     """True when an Allow names the caller itself (not its account): on AWS such a resource
     or trust policy grants access without any identity policy, within one account."""
