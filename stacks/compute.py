@@ -23,18 +23,22 @@ BUILD_DIR = PROJECT_ROOT / "build"
 
 @dataclass(frozen=True, kw_only=True)
 class DataAccess:
-    """The S3 prefixes of the data bucket a function reads and writes (see docs/data-contract.md)."""
+    """The S3 prefixes of the data bucket a function reads and writes (see docs/data-contract.md),
+    and the DynamoDB actions it takes on the job table (a stage reads and completes its job)."""
 
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ("GetItem", "UpdateItem")
 
 
+# Each grant is one the code uses: the emulator enforces IAM, and tests/e2e/test_iam_denials.py
+# checks that everything else is denied (docs/security.md, section 4).
 ACCESS = {
-    "ingest": DataAccess(reads=("incoming", "raw"), writes=("raw",)),
+    "ingest": DataAccess(reads=("incoming", "raw"), writes=("raw",), jobs=("GetItem", "PutItem")),
     "validate": DataAccess(reads=("incoming", "raw"), writes=("staging", "quarantine")),
     "transform": DataAccess(reads=("staging",), writes=("curated",)),
-    "load": DataAccess(reads=("curated", "staging", "quarantine"), writes=("processed", "manifests")),
-    "failure": DataAccess(),
+    "load": DataAccess(reads=("curated",), writes=("processed", "manifests")),
+    "failure": DataAccess(jobs=("GetItem", "PutItem", "UpdateItem")),
 }
 
 
@@ -107,13 +111,11 @@ def _base64(package: Package) -> str:
 
 
 def _data_statements(access: DataAccess, *, bucket_arn: str, table_arn: str) -> list[Statement]:
-    statements = [
-        Statement(
-            sid="TrackJobs",
-            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-            resources=[table_arn],
+    statements = []
+    if access.jobs:
+        statements.append(
+            Statement(sid="TrackJobs", actions=[f"dynamodb:{action}" for action in access.jobs], resources=[table_arn])
         )
-    ]
     if access.reads:
         statements.append(
             Statement(
