@@ -17,6 +17,7 @@ pairs AWS evaluates for the calls this project makes:
             Invoke is lambda:InvokeFunction
   states    stateMachineArn / executionArn / mapRunArn / resourceArn, CreateStateMachine's name
   ssm       Name / Names / Path as parameter ARNs
+  kms       the key (an alias resolved to it), with its key policy
   sqs, sts, iam  as moto resolves them; CreateQueue's name
   events    PutEvents' buses, rule names
 Everything else is checked against "*" (moto's default).
@@ -228,6 +229,18 @@ def _kms_key(call: Call, key_id: str) -> Any:
         return None
 
 
+def _kms(call: Call, action: str) -> list[Check]:
+    """KMS authorizes against the key's ARN (an alias names it) and always asks the key policy."""
+    key_id = call.param("KeyId") or call.param("TargetKeyId")
+    if not key_id:  # e.g. Decrypt naming no key, ListKeys: checked against "*"
+        return []
+    key = _kms_key(call, key_id)
+    if key is None:
+        return [Check(action, key_id if key_id.startswith("arn:") else call.arn("kms", f"key/{key_id}"))]
+    policy = Policy.parse(f"key policy of {key.arn}", key.policy) if getattr(key, "policy", None) else None
+    return [Check(action, key.arn, policy)]
+
+
 # ---------------------------------------------------------------- SNS
 def _sns(call: Call, action: str) -> list[Check]:
     if call.operation == "CreateTopic" and (name := call.param("Name")):
@@ -359,6 +372,7 @@ _RESOLVERS = {
     "lambda": _lambda,
     "states": _states,
     "ssm": _ssm,
+    "kms": _kms,
     "sqs": _sqs,
     "events": _events,
 }

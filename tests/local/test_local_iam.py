@@ -269,6 +269,15 @@ def test_sse_kms_needs_the_key_in_the_policy_and_the_key_policy(emulator, world)
     assert "because no resource-based policy allows the kms:Decrypt action" in message
 
 
+def test_kms_calls_are_checked_against_the_key_and_its_policy(emulator, world) -> None:
+    kms = as_session(emulator, assume(emulator, world["roles"]["iam-fn-role"]), "kms")
+    assert kms.generate_data_key(KeyId=world["key"], KeySpec="AES_256")["KeyId"] == world["key"]
+    message = denied(lambda: kms.schedule_key_deletion(KeyId=world["key"])).response["Error"]["Message"]
+    assert f"kms:ScheduleKeyDeletion on resource: {world['key']}" in message
+    message = denied(lambda: kms.generate_data_key(KeyId=world["locked_key"], KeySpec="AES_256")).response["Error"]
+    assert "because no resource-based policy allows the kms:GenerateDataKey action" in message["Message"]
+
+
 def test_publishing_to_an_encrypted_topic_needs_its_key(emulator, world) -> None:
     as_session(emulator, assume(emulator, world["roles"]["iam-fn-role"]), "sns").publish(
         TopicArn=world["topic"], Message="m"
