@@ -46,6 +46,13 @@ def protocol_of(signing_name: str) -> tuple[str, dict[str, Any]]:
     return ("json" if protocol not in ("json", "rest-json", "query", "ec2", "rest-xml") else protocol), metadata
 
 
+def effective_protocol(service: str, requested: str | None) -> str:
+    """The protocol to answer in: the caller's where a service speaks both query and JSON (an
+    S3 object's own Content-Type says nothing about S3's protocol), else the service model's."""
+    model = protocol_of(service)[0]
+    return requested if requested in ("json", "query") and model in ("json", "query") else model
+
+
 class ServiceError(Exception):
     """An error the emulator answers itself, shaped for the calling service's protocol.
 
@@ -61,9 +68,8 @@ class ServiceError(Exception):
         self.protocol = protocol
 
     def response(self, *, method: str = "POST") -> tuple[str, list[tuple[str, str]], bytes]:
-        protocol, metadata = protocol_of(self.service)
-        if self.protocol in ("json", "query") and protocol in ("json", "query"):
-            protocol = self.protocol
+        _, metadata = protocol_of(self.service)
+        protocol = effective_protocol(self.service, self.protocol)
         request_id = str(uuid.uuid4())
         headers = [("x-amzn-RequestId", request_id)]
         if protocol == "json":
@@ -112,7 +118,7 @@ class AccessDenied(ServiceError):
     def __init__(
         self, service: str, *, principal: str, action: str, resource: str, why: str, protocol: str | None = None
     ) -> None:
-        protocol = protocol or protocol_of(service)[0]
+        protocol = effective_protocol(service, protocol)
         default = "AccessDeniedException" if protocol in ("json", "rest-json") else "AccessDenied"
         code = DENIAL_CODES.get(service, default)
         shown = f'"{resource}"' if service == "s3" else resource
@@ -131,7 +137,7 @@ def why_denied(action: str, *, explicit: str | None) -> str:
 def unrecognized_client(service: str, *, signature: bool, protocol: str | None = None) -> ServiceError:
     """An unknown access key or a bad signature, as JSON services name them (query services
     keep moto's InvalidClientTokenId / SignatureDoesNotMatch)."""
-    protocol = protocol or protocol_of(service)[0]
+    protocol = effective_protocol(service, protocol)
     if protocol in ("json", "rest-json"):
         code = "InvalidSignatureException" if signature else "UnrecognizedClientException"
         message = (

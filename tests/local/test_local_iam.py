@@ -247,6 +247,10 @@ def test_s3_objects_are_scoped_to_their_prefixes(emulator, world) -> None:
     s3.put_object(Bucket="iam-data", Key="out/b.txt", Body=b"b", ChecksumAlgorithm="SHA256")
     denied(lambda: s3.get_object(Bucket="iam-data", Key="out/a.txt"))
     denied(lambda: s3.put_object(Bucket="iam-data", Key="in/b.txt", Body=b"b"))
+    # An object's own content type says nothing of S3's protocol: still S3's XML AccessDenied.
+    as_json = {"Key": "in/b.json", "Body": b"{}", "ContentType": "application/json"}
+    error = denied(lambda: s3.put_object(Bucket="iam-data", **as_json))
+    assert error.response["Error"]["Code"] == "AccessDenied"
     denied(lambda: s3.delete_object(Bucket="iam-data", Key="out/b.txt"))
     denied(lambda: s3.delete_objects(Bucket="iam-data", Delete={"Objects": [{"Key": "out/b.txt"}]}))
     denied(lambda: s3.list_objects_v2(Bucket="iam-data", Prefix="in/"))
