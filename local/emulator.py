@@ -33,6 +33,8 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     resource.
   * The Step Functions ASL parser rejects an integer ToleratedFailurePercentage; the workflow
     leaves it out (the default: no failure tolerated).
+  * IAM is enforced (local/iam: the deployer, role sessions for functions and the state
+    machine, resource ARNs, denials in each protocol's shape); PIPELINE_LOCAL_IAM=0 turns it off.
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
 (--runtime-dir / env PIPELINE_LOCAL_RUNTIME_DIR) stands in for the boto3 that Lambda provides:
 ``python -c "from local.lambda_runner import link_runtime_dir; link_runtime_dir('DIR')"`` makes
@@ -73,7 +75,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local import lambda_runner
+from local import iam, lambda_runner
 
 LOG = logging.getLogger("local.emulator")
 HOST = "127.0.0.1"
@@ -324,6 +326,7 @@ def apply_patches() -> None:
         moto_patches.apply_atomic_dynamodb_writes()
         moto_patches.apply_s3_version_listing()
         _patched = True
+    iam.install()  # IAM enforcement (local/iam): on unless PIPELINE_LOCAL_IAM=0
 
 
 # ------------------------------------------------------------------ WSGI wrapper
@@ -415,6 +418,9 @@ class PipelineApp:
                 result = lambda_runner.SLOTS.snapshot()
             except (ValueError, TypeError) as exc:
                 status, result = "400 Bad Request", {"message": f"bad concurrency request: {exc!r}"}
+        elif path.startswith("/_pipeline/iam"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            status, result = iam.endpoint(method, path, body)
         else:
             status, result = "404 Not Found", {"message": f"no such endpoint: {method} {path}"}
         return _respond(start_response, status, json.dumps(result).encode(), [("Content-Type", "application/json")])

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local import metrics
+from local import iam, metrics
 
 LOG = logging.getLogger("local.lambda_runner")
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
@@ -229,6 +229,7 @@ def _child_env(fn: Any, code_dir: Path) -> dict[str, str]:
         # No X-Ray daemon here: the SDK's segments go nowhere, as without the daemon on AWS.
         AWS_XRAY_CONTEXT_MISSING="IGNORE_ERROR",
     )
+    env.update(iam.credentials_for(fn))  # a session of the function's own role (local/iam)
     return env
 
 

@@ -38,6 +38,8 @@ class DataAccess:
 
 
 _JOB_WRITES = ("GetItem", "PutItem", "UpdateItem")
+# Each grant is one the code uses: the emulator enforces IAM, and tests/e2e/test_iam_denials.py
+# checks that everything else is denied (docs/security.md, section 4).
 ACCESS = {
     "ingest": DataAccess(reads=(layout.INCOMING, layout.RAW), writes=(layout.RAW,), table=_JOB_WRITES),
     "admit": DataAccess(table=("GetItem", "UpdateItem"), queue=True),

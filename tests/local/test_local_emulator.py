@@ -68,10 +68,25 @@ def functions(emulator):
     trust = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+            }
         ],
     }
-    emulator.client("iam").create_role(RoleName="test-role", AssumeRolePolicyDocument=json.dumps(trust))
+    iam = emulator.client("iam")
+    iam.create_role(RoleName="test-role", AssumeRolePolicyDocument=json.dumps(trust))
+    # IAM is enforced: the functions and the state machines below run as this role.
+    permissions = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"},
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": f"arn:aws:lambda:{REGION}:{ACCOUNT}:*"},
+            {"Effect": "Allow", "Action": "sns:Publish", "Resource": f"arn:aws:sns:{REGION}:{ACCOUNT}:*"},
+        ],
+    }
+    iam.put_role_policy(RoleName="test-role", PolicyName="test", PolicyDocument=json.dumps(permissions))
     lam = emulator.client("lambda")
     layer = lam.publish_layer_version(LayerName="greeting", Content={"ZipFile": make_zip(LAYER)})
     code = make_zip({"app.py": APP, "needs_moto.py": NEEDS_MOTO})
@@ -361,7 +376,7 @@ def test_start_stop_api_in_a_fresh_process(tmp_path):
         "wait_until_ready(h.url, 20)\n"
         "import boto3\n"
         "s = boto3.client('sqs', endpoint_url=h.url, region_name='us-east-1',"
-        " aws_access_key_id='a', aws_secret_access_key='b')\n"
+        " aws_access_key_id='test', aws_secret_access_key='test')\n"
         "s.create_queue(QueueName='q')\n"
         "h.stop()\n"
         "print('stopped', h.url)\n"
