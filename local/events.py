@@ -110,20 +110,40 @@ def deliver(rule: Any, event: dict[str, Any]) -> None:
             _ORIGINAL_SEND(rule, event, target)
             continue
         try:
-            _start_execution(arn, target_input(target, event, rule.arn, rule.name), target.get("RoleArn"))
+            _start_execution(arn, target_input(target, event, rule.arn, rule.name), target.get("RoleArn"), rule.arn)
         except Exception as exc:  # noqa: BLE001 - EventBridge gives up to the dead-letter queue
             LOG.warning("delivery of event %s to %s failed: %s", event.get("id"), arn, exc)
             _dead_letter(rule, target, event, exc)
 
 
-def _start_execution(state_machine_arn: str, input_text: str, role_arn: str | None) -> None:
-    """As EventBridge does with the target's role (``role_arn``; see local/iam.py where enforced):
-    an execution named by EventBridge (a UUID)."""
-    from moto.stepfunctions.responses import get_backend
+def _start_execution(state_machine_arn: str, input_text: str, role_arn: str | None, rule_arn: str) -> None:
+    """As EventBridge does: with a session of the target's role when IAM is enforced (a role that
+    may not start the state machine is a failed delivery, as on AWS), as an execution named by
+    EventBridge (a UUID)."""
+    from local import iam
 
     account, region = state_machine_arn.split(":")[4], state_machine_arn.split(":")[3]
     json.loads(input_text)  # an input that is not JSON is a failed delivery
-    get_backend(account, region).start_execution(state_machine_arn, str(uuid.uuid4()), input_text)
+    name = str(uuid.uuid4())
+    if iam.enforced() and role_arn:
+        import boto3
+
+        from local.lambda_runner import CONFIG
+
+        session = iam.assume_for_service(role_arn, service="events.amazonaws.com", source_arn=rule_arn)
+        credentials = session.environment()
+        boto3.client(
+            "stepfunctions",
+            region_name=region,
+            endpoint_url=CONFIG.endpoint,
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+        ).start_execution(stateMachineArn=state_machine_arn, name=name, input=input_text)
+        return
+    from moto.stepfunctions.responses import get_backend
+
+    get_backend(account, region).start_execution(state_machine_arn, name, input_text)
 
 
 def _dead_letter(rule: Any, target: dict[str, Any], event: dict[str, Any], error: Exception) -> None:

@@ -295,6 +295,21 @@ def test_the_state_machine_invokes_only_its_own_environments_functions(deploymen
     denied(lambda: iam.put_role_policy(RoleName=role_name, PolicyName="more", PolicyDocument="{}"))
 
 
+def test_the_event_rules_role_starts_only_this_state_machine(deployment: Deployed) -> None:
+    """The role the upload and drain rules start the workflow with (the emulator delivers their
+    events with it: a start it may not make goes to the dead-letter queue, as on AWS)."""
+    events = deployment.target.client("events")
+    (target,) = events.list_targets_by_rule(Rule=f"pipeline-uploads-{SUFFIX}")["Targets"]
+    assert target["Arn"] == deployment.state_machine
+    credentials = deployment.session(target["RoleArn"], "events.amazonaws.com")
+    sfn = deployment._client(credentials, "stepfunctions")
+    denied(lambda: sfn.start_execution(stateMachineArn=deployment.elsewhere(deployment.state_machine), input="{}"))
+    execution = deployment.state_machine.replace(":stateMachine:", ":execution:") + ":x"
+    denied(lambda: sfn.stop_execution(executionArn=execution))
+    s3 = deployment._client(credentials, "s3")
+    denied(lambda: s3.get_object(Bucket=deployment.bucket, Key=f"incoming/{PROBE}/object.txt"))
+
+
 # ---------------------------------------------------------------- who may assume the roles
 def test_only_the_service_may_assume_a_role(deployment: Deployed) -> None:
     """The deployer may do anything in the account, but a function's role trusts Lambda alone."""
