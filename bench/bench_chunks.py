@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import publish  # noqa: E402
 from pipeline_cli.samples import write_bulk  # noqa: E402
 
 # AWS Lambda arm64 in us-east-2, per GB-second and per request (first pricing tier).
@@ -304,8 +305,7 @@ def main() -> int:
     monthly = day_cost * 30
     emit(f"| Lambda cost a day / a 30-day month (arm64, ${ARM64_GB_SECOND}/GB-s) | ${day_cost:.2f} / ${monthly:.0f} |")
     emit(f"| the seed's Lambda line | ${SEED_LAMBDA_MONTH:.0f} a month |")
-    if args.markdown_out:
-        Path(args.markdown_out).write_text("\n".join(out) + "\n")
+    publish("\n".join(out), args.markdown_out)
     return 0
 
 

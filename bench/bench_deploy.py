@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import publish  # noqa: E402
 from local.workspace import Emulator, Target, Workspace  # noqa: E402
 
 
@@ -47,10 +48,7 @@ def main() -> int:
     table = "| on the local emulator | seconds |\n|---|---:|\n" + "".join(
         f"| {label} | {s:.1f} |\n" for label, s in rows
     )
-    print(table)
-    if args.markdown_out:
-        Path(args.markdown_out).write_text(table)
-    return 0
+    return publish(table, args.markdown_out)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import publish  # noqa: E402
 from handlers.logic.requests import job_id_for_object  # noqa: E402
 from local.workspace import LOCAL_SETTINGS, Emulator, Target, Workspace  # noqa: E402
 from pipeline_cli.deployment import Deployment  # noqa: E402
@@ -115,10 +116,7 @@ def main() -> int:
             *rows_out,
         ]
     )
-    print(table)
-    if args.markdown_out:
-        Path(args.markdown_out).write_text(table + "\n")
-    return 0
+    return publish(table, args.markdown_out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import publish  # noqa: E402
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -59,11 +62,7 @@ def main() -> int:
         *(f"| {label} | {median:.2f} | {', '.join(f'{r:.2f}' for r in runs)} |" for label, median, runs in rows),
         f"| lean / normal | {median_lean / median_normal:.2f}x | goal <= 0.25x |",
     ]
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if args.markdown_out:
-        Path(args.markdown_out).write_text(table)
-    return 0
+    return publish("\n".join(lines), args.markdown_out)
 
 
 if __name__ == "__main__":

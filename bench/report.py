@@ -33,6 +33,15 @@ SECTIONS = (
 )
 
 
+def publish(table: str, markdown_out: str | None) -> int:
+    """Print a benchmark's section and keep it for docs/benchmarks.md (`make bench`)."""
+    table = table.rstrip("\n") + "\n"
+    print(table)
+    if markdown_out:
+        Path(markdown_out).write_text(table)
+    return 0
+
+
 def machine() -> str:
     cpu = next(
         (

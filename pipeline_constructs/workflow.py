@@ -101,6 +101,20 @@ def build_definition(
 
     ids = {"jobId.$": "$.jobId", "runId.$": "$.runId"}
     plan_ids = {**ids, "planId.$": "$.planId"}
+
+    def chunk_map(function: str, *, items_key: str, item_name: str, max_concurrency: int, next_state: str) -> dict:
+        """A Distributed Map of one function over a job's items (a JSON array in S3)."""
+        return _distributed_map(
+            items_key=items_key,
+            item_name=item_name,
+            task_state=task(function, End=True),
+            record_failure=record_item_failure,
+            item_ids=plan_ids,
+            max_concurrency=max_concurrency,
+            bucket=bucket,
+            next_state=next_state,
+        )
+
     states: dict[str, Any] = {
         "Route": {
             "Type": "Choice",
@@ -137,14 +151,11 @@ def build_definition(
             "Comment": "All slots are taken: the job waits in the queue, started by a job that ends",
         },
         "Plan": task("plan", payload=ids, Next="ValidateChunks"),
-        "ValidateChunks": _distributed_map(
+        "ValidateChunks": chunk_map(
+            "validate",
             items_key="$.chunksKey",
             item_name="chunk",
-            task_state=task("validate", End=True),
-            record_failure=record_item_failure,
-            item_ids=plan_ids,
             max_concurrency=concurrency.chunks,
-            bucket=bucket,
             next_state="SeveralChunks?",
         ),
         "SeveralChunks?": {
@@ -153,14 +164,11 @@ def build_definition(
             "Choices": [{"Variable": "$.chunks", "NumericGreaterThan": 1, "Next": "FindDuplicates"}],
             "Default": "Summarize",
         },
-        "FindDuplicates": _distributed_map(
+        "FindDuplicates": chunk_map(
+            "dedupe",
             items_key="$.partitionsKey",
             item_name="partition",
-            task_state=task("dedupe", End=True),
-            record_failure=record_item_failure,
-            item_ids=plan_ids,
             max_concurrency=concurrency.partitions,
-            bucket=bucket,
             next_state="Summarize",
         ),
         "Summarize": task("summarize", payload=plan_ids, Next="Verdict?"),
@@ -173,25 +181,15 @@ def build_definition(
             "Default": "Release",
             "Comment": "REJECTED: too many rejected rows, nothing is loaded",
         },
-        "Revalidate": _distributed_map(
+        "Revalidate": chunk_map(
+            "validate",
             items_key="$.revalidateKey",
             item_name="chunk",
-            task_state=task("validate", End=True),
-            record_failure=record_item_failure,
-            item_ids=plan_ids,
             max_concurrency=concurrency.chunks,
-            bucket=bucket,
             next_state="Summarize",
         ),
-        "TransformDates": _distributed_map(
-            items_key="$.datesKey",
-            item_name="item",
-            task_state=task("transform", End=True),
-            record_failure=record_item_failure,
-            item_ids=plan_ids,
-            max_concurrency=concurrency.chunks,
-            bucket=bucket,
-            next_state="Load",
+        "TransformDates": chunk_map(
+            "transform", items_key="$.datesKey", item_name="item", max_concurrency=concurrency.chunks, next_state="Load"
         ),
         "Load": task("load", payload=plan_ids, Next="Release"),
         "Release": task("admit", payload={"action": "release", **ids}, admissions_into="$.admission", Next="StartNext"),

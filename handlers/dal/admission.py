@@ -13,9 +13,8 @@ from the set.
 from __future__ import annotations
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
-from handlers.dal.jobs import is_condition_failure, table
+from handlers.dal.jobs import table, written
 
 ADMISSION_KEY = "#admission"
 QUEUE_INDEX = "queue-index"
@@ -39,18 +38,15 @@ def holders() -> set[str]:
 
 def hold(job_id: str, *, slots: int) -> bool:
     """Take a slot for ``job_id``. True if it holds one now (taken here or before)."""
-    try:
-        table().update_item(
+    taken = written(
+        lambda: table().update_item(
             Key={"jobId": ADMISSION_KEY},
             UpdateExpression="ADD holders :job",
             ConditionExpression="attribute_not_exists(holders) OR size(holders) < :slots",
             ExpressionAttributeValues={":job": {job_id}, ":slots": slots},
         )
-        return True
-    except ClientError as exc:
-        if not is_condition_failure(exc):
-            raise
-    return job_id in holders()
+    )
+    return taken or job_id in holders()
 
 
 def release(job_id: str) -> None:

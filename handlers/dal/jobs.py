@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from botocore.exceptions import ClientError
@@ -26,6 +27,17 @@ def table():
 
 def is_condition_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def written(write: Callable[[], object]) -> bool:
+    """Make a conditional write: True if it was written, False if its condition did not hold."""
+    try:
+        write()
+        return True
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
 
 
 def now_epoch() -> int:
@@ -55,28 +67,18 @@ def stored_result(job: dict, stage: str) -> dict | None:
 
 def put_new_job(item: dict) -> bool:
     """Register a job that does not exist yet. False if someone registered it first."""
-    try:
-        table().put_item(Item=item, ConditionExpression="attribute_not_exists(jobId)")
-        return True
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
+    return written(lambda: table().put_item(Item=item, ConditionExpression="attribute_not_exists(jobId)"))
 
 
 def replace_job(item: dict, *, expected_run_id: str, expected_updated_at: int) -> bool:
     """Take a job over (forced, after failure, or stale). False if it moved meanwhile."""
-    try:
-        table().put_item(
+    return written(
+        lambda: table().put_item(
             Item=item,
             ConditionExpression="runId = :run AND updatedAt = :updated",
             ExpressionAttributeValues={":run": expected_run_id, ":updated": expected_updated_at},
         )
-        return True
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
+    )
 
 
 def _update_expression(assignments: dict[str, object]) -> tuple[str, dict, dict]:
@@ -119,19 +121,15 @@ def complete_stage(
     status_values = {f":from{i}": s for i, s in enumerate(from_statuses)}
     values.update({":run": run_id, **status_values})
     condition = f"#run = :run AND #st IN ({', '.join(status_values)}) AND attribute_not_exists(#res.#stage)"
-    try:
-        table().update_item(
+    return written(
+        lambda: table().update_item(
             Key={"jobId": job_id},
             UpdateExpression=expression,
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
-        return True
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
+    )
 
 
 def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str) -> str:
@@ -164,18 +162,16 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str)
     else:
         condition = "#st = :failed"
         values[":failed"] = "FAILED"
-    try:
-        table().update_item(
+    if written(
+        lambda: table().update_item(
             Key={"jobId": job_id},
             UpdateExpression=expression,
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+    ):
         return "updated"
-    except ClientError as exc:
-        if not is_condition_failure(exc):
-            raise
     if run_id and get_job(job_id) is not None:
         current = get_job(job_id) or {}
         if current.get("runId") == run_id and current.get("status") == "FAILED":
@@ -210,24 +206,22 @@ def note_refused_start(*, job_id: str, error: dict, timestamp: str) -> None:
 def claim_source(*, sha256: str, job_id: str, timestamp: str) -> str | None:
     """Make ``job_id`` the owner of a source digest. Returns the other owner if it is taken."""
     key = SOURCE_MARKER_PREFIX + sha256
-    try:
-        table().put_item(
+    if written(
+        lambda: table().put_item(
             Item={"jobId": key, "ownerJobId": job_id, "claimedAt": timestamp},
             ConditionExpression="attribute_not_exists(jobId) OR ownerJobId = :me",
             ExpressionAttributeValues={":me": job_id},
         )
+    ):
         return None
-    except ClientError as exc:
-        if not is_condition_failure(exc):
-            raise
     item = table().get_item(Key={"jobId": key}, ConsistentRead=True).get("Item") or {}
     return item.get("ownerJobId")
 
 
 def transfer_source(*, sha256: str, from_job_id: str, to_job_id: str, timestamp: str) -> bool:
     """Move a digest marker from one job to another, only if it still belongs to the first."""
-    try:
-        table().put_item(
+    return written(
+        lambda: table().put_item(
             Item={
                 "jobId": SOURCE_MARKER_PREFIX + sha256,
                 "ownerJobId": to_job_id,
@@ -237,33 +231,27 @@ def transfer_source(*, sha256: str, from_job_id: str, to_job_id: str, timestamp:
             ConditionExpression="ownerJobId = :previous",
             ExpressionAttributeValues={":previous": from_job_id},
         )
-        return True
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
+    )
 
 
 def touch(*, job_id: str, run_id: str) -> None:
     """Note progress of this run (a chunk done), so admission does not take a busy job's slot
     back during a long map. Nothing if the run no longer owns the job."""
-    try:
-        table().update_item(
+    written(
+        lambda: table().update_item(
             Key={"jobId": job_id},
             UpdateExpression="SET updatedAt = :now",
             ConditionExpression="#run = :run",
             ExpressionAttributeNames={"#run": "runId"},
             ExpressionAttributeValues={":run": run_id, ":now": now_epoch()},
         )
-    except ClientError as exc:
-        if not is_condition_failure(exc):
-            raise
+    )
 
 
 def admit(*, job_id: str, run_id: str, timestamp: str) -> bool:
     """QUEUED -> ADMITTED for this run, taking the job off the waiting index. False if it moved."""
-    try:
-        table().update_item(
+    return written(
+        lambda: table().update_item(
             Key={"jobId": job_id},
             UpdateExpression="SET #st = :admitted, stageTimes.admitted = :at, updatedAt = :now REMOVE #queue",
             ConditionExpression="#run = :run AND #st = :queued",
@@ -276,8 +264,4 @@ def admit(*, job_id: str, run_id: str, timestamp: str) -> bool:
                 ":now": now_epoch(),
             },
         )
-        return True
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
+    )

@@ -93,3 +93,38 @@ def published_versions(target: Target, deployment: Deployment, job_id: str) -> l
         for v in page.get("Versions", [])
         if job_id in v["Key"]
     )
+
+
+def settled(target: Target, deployment: Deployment, job_id: str, *, timeout_seconds: float = 300) -> None:
+    """Wait until no execution of the job is running: a job is FAILED as soon as its first error
+    is recorded, while its execution still releases the slot and sends the alert."""
+    sfn = target.client("stepfunctions")
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        running = [
+            e
+            for e in sfn.list_executions(stateMachineArn=deployment.state_machine_arn, statusFilter="RUNNING")[
+                "executions"
+            ]
+            if job_id in sfn.describe_execution(executionArn=e["executionArn"]).get("input", "")
+        ]
+        if not running:
+            return
+        time.sleep(1)
+    raise TimeoutError(f"an execution of job {job_id} still runs after {timeout_seconds} s")
+
+
+def execution_story(target: Target, deployment: Deployment, job_id: str, *, last: int = 25) -> str:
+    """The last steps of the job's executions, for an assertion's message."""
+    sfn = target.client("stepfunctions")
+    lines = []
+    for execution in sfn.list_executions(stateMachineArn=deployment.state_machine_arn)["executions"][:40]:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        if job_id not in described.get("input", ""):
+            continue
+        events = sfn.get_execution_history(executionArn=execution["executionArn"], reverseOrder=True)["events"]
+        lines.append(f"{execution['name']}: {described['status']}")
+        for event in reversed(events[:last]):
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            lines.append(f"  {event['type']} {json.dumps(details)[:300]}")
+    return "\n".join(lines)

@@ -26,10 +26,12 @@ from pipeline_cli.samples import write_transactions
 from pipeline_cli.validate_cmd import validate_file
 from tests.e2e.jobs import (
     assert_reconciled,
+    execution_story,
     published_versions,
     quarantined,
     run_file,
     run_job,
+    settled,
     upload_only,
     wait_for_job,
 )
@@ -248,13 +250,16 @@ def test_a_chunk_that_fails_for_good_fails_the_job_then_a_rerun_completes_it(
 ) -> None:
     sample = write_transactions(tmp_path / "fails.csv", rows=8000, seed=14)
     job_input = _upload(sample)
-    target.emulator.inject(f"pipeline-validate-{SUFFIX}", "Lambda.ServiceException", times=12)
+    # More faults than every chunk's attempts together: one chunk exhausts its retries for sure.
+    target.emulator.inject(f"pipeline-validate-{SUFFIX}", "Lambda.ServiceException", times=100)
     try:
         job, deployment = run_job(job_input)
     finally:
         target.emulator.clear_faults()
-    assert job["status"] == "FAILED" and job["error"]["Error"] == "Lambda.ServiceException"
-    assert len(alerts(job["jobId"])) == 1
+    story = execution_story(target, deployment, job["jobId"])
+    assert job["status"] == "FAILED" and job["error"]["Error"] == "Lambda.ServiceException", story
+    settled(target, deployment, job["jobId"])
+    assert len(alerts(job["jobId"])) == 1, story
     s3 = target.client("s3")
     assert (
         s3.list_objects_v2(Bucket=deployment.bucket, Prefix=layout.manifest_key(job["jobId"])).get("KeyCount", 0) == 0
@@ -290,6 +295,7 @@ def test_exhausted_retries_fail_the_job_with_one_alert(target: Target, alerts: A
     finally:
         target.emulator.clear_faults()
     assert job["status"] == "FAILED" and job["error"]["Error"] == "Lambda.ServiceException"
+    settled(target, deployment, job["jobId"])
     assert len(alerts(job["jobId"])) == 1
     assert (
         target.client("s3")
@@ -301,8 +307,9 @@ def test_exhausted_retries_fail_the_job_with_one_alert(target: Target, alerts: A
 
 def test_a_task_timeout_fails_the_job_with_one_alert(target: Target, alerts: Any, tmp_path: Path) -> None:
     target.emulator.inject(f"pipeline-transform-{SUFFIX}", "timeout", times=1)
-    job, _ = run_file(tmp_path, "timed-out", rows=50, seed=16)
+    job, deployment = run_file(tmp_path, "timed-out", rows=50, seed=16)
     assert job["status"] == "FAILED" and job["error"]["Error"] == "Sandbox.Timedout"
+    settled(target, deployment, job["jobId"])
     assert len(alerts(job["jobId"])) == 1
 
 

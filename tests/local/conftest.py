@@ -6,50 +6,23 @@ backends/settings and our patches are process-global and must not leak into othe
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from local_emu_helpers import REPO, Emulator, free_port
+from local_emu_helpers import Emulator, free_port
 
-from local.lambda_runner import link_runtime_dir
+from local.launcher import spawn
 
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
     base = tmp_path_factory.mktemp("emulator")
-    runtime_dir = link_runtime_dir(base / "runtime")
     port = free_port()
-    log = open(base / "emulator.out", "w+b")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "local.emulator",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(base / "state"),
-            "--runtime-dir",
-            str(runtime_dir),
-        ],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    ready = f"emulator ready on http://127.0.0.1:{port}".encode()
-    deadline = time.monotonic() + 60
-    while ready not in (base / "emulator.out").read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("emulator did not start:\n" + (base / "emulator.out").read_text())
-        time.sleep(0.1)
-    yield Emulator(f"http://127.0.0.1:{port}", base / "state", proc)
+    try:  # as `make local-up` starts it, in the foreground
+        proc = spawn(port, work_dir=base, detach=False, timeout_seconds=60)
+    except RuntimeError as error:
+        pytest.fail(f"{error}:\n" + (base / "emulator.log").read_text())
+    yield Emulator(f"http://127.0.0.1:{port}", base / "emulator", proc)
     proc.send_signal(signal.SIGTERM)
     rc = proc.wait(timeout=20)
-    log.close()
-    assert rc == 0, (base / "emulator.out").read_text()
+    assert rc == 0, (base / "emulator.log").read_text()
