@@ -304,7 +304,7 @@ def main() -> int:
     emit(f"| Lambda GB-seconds a day | {gb_seconds:,.0f} |")
     monthly = day_cost * 30
     emit(f"| Lambda cost a day / a 30-day month (arm64, ${ARM64_GB_SECOND}/GB-s) | ${day_cost:.2f} / ${monthly:.0f} |")
-    emit(f"| the seed's Lambda line | ${SEED_LAMBDA_MONTH:.0f} a month |")
+    emit(f"| the original estimate's Lambda line | ${SEED_LAMBDA_MONTH:.0f} a month |")
     publish("\n".join(out), args.markdown_out)
     return 0
 

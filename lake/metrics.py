@@ -2,7 +2,6 @@
 
 NAMESPACE = "FinancialPipeline"
 SERVICE = "financial-pipeline"
-DIMENSIONS = ("service", "environment")
 
 ROWS_RECEIVED = "RowsReceived"
 ROWS_LOADED = "RowsLoaded"

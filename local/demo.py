@@ -1,6 +1,6 @@
 """`make demo`: jobs through the deployed pipeline, the way it runs unattended.
 
-1. the seed's sample payload {"jobId": "test-123", "data": {"sample": "data"}}, started by hand
+1. the product description's sample payload {"jobId": "test-123", "data": {"sample": "data"}}, by hand
 2. a generated transactions file with a few bad rows, uploaded to incoming/ with the plain S3
    API: the upload starts its job (S3 -> EventBridge -> Step Functions), nobody calls start
 """
@@ -30,7 +30,7 @@ def show(deployment: Deployment, job_id: str) -> None:
 def main() -> int:
     suffix = default_suffix()
     deployment = Deployment.discover(suffix)
-    print(f"\n== the seed's sample payload, started by hand: job {SEED_PAYLOAD['jobId']}")
+    print(f"\n== the sample payload of the product description, started by hand: job {SEED_PAYLOAD['jobId']}")
     print("   (no transaction fields: its row is quarantined and the job ends REJECTED)")
     follow(start(deployment, job_input={**SEED_PAYLOAD, "force": True}))
     show(deployment, SEED_PAYLOAD["jobId"])

@@ -1,5 +1,5 @@
 """Reusable constructs for the pipeline's stacks.
 
-This folder is the card's `constructs` folder under another name: a top-level package
-called `constructs` would shadow the `constructs` library that cdktf imports at start-up.
+Not named `constructs`: a top-level package of that name would shadow the `constructs` library
+that cdktf imports at start-up.
 """

@@ -45,7 +45,7 @@ _LOG_RETENTION_DAYS = {
     3288,
     3653,
 }
-# python3.13 runs on Amazon Linux 2023 (deprecation 2029); the seed's python3.11 runs on
+# python3.13 runs on Amazon Linux 2023 (deprecation 2029); python3.11 runs on
 # Amazon Linux 2, whose Lambda runtimes reach deprecation in 2027.
 DEFAULT_LAMBDA_RUNTIME = "python3.13"
 SUPPORTED_LAMBDA_RUNTIMES = ("python3.12", "python3.13")

@@ -16,7 +16,7 @@ def name(suffix: str, key: str) -> str:
     return f"{prefix(suffix)}/{key}"
 
 
-# The seed's four exports, exactly.
+# What an operator or a tool looks up first: the bucket, the table, the state machine, the VPC.
 BUCKET_NAME = "bucket-name"
 TABLE_NAME = "table-name"
 STATE_MACHINE_ARN = "state-machine-arn"

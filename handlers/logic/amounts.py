@@ -32,14 +32,6 @@ def format_minor_units(*, minor_units: int, exponent: int) -> str:
     return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
 
 
-def quantize_amount(*, amount: str, exponent: int) -> str:
-    """A contract-valid amount text quantized to the currency's minor units: "007.5" -> "7.50"."""
-    integer, _, fraction = amount.partition(".")
-    if exponent == 0:
-        return str(int(integer))
-    return f"{int(integer)}.{fraction.ljust(exponent, '0')}"
-
-
 def decimal_text(value: Decimal) -> str:
     """Plain (never scientific) text of an exact Decimal."""
     return format(value, "f")

@@ -1,66 +1,21 @@
 """Normalisation of validated rows: UTC time, quantized and signed amounts.
 
-``normalize_batch`` is the vectorized (pyarrow) form used by transform; ``normalize_staged_row`` is
-the same rule one row at a time, kept as the readable reference the tests compare against.
+``normalize_batch`` is the vectorized (pyarrow) form transform uses; the tests compare it with the
+same rule written one row at a time (tests/handlers/reference.py).
 Amounts stay exact: minor units are ``decimal128(38, 0)`` (an amount has at most 15 + 4 digits,
 so sums cannot come near 38 digits), texts are made from those integers, never from floats.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from handlers.logic.amounts import format_minor_units, quantize_amount
+from handlers.logic.amounts import format_minor_units
 from handlers.logic.contract import CURRENCY_EXPONENTS
 
 # Sign convention: CREDIT adds to the account, DEBIT takes from it.
 DEBIT = "DEBIT"
-
-
-@dataclass(frozen=True)
-class NormalizedRow:
-    source_line: int
-    transaction_id: str
-    account_id: str
-    booked_at: datetime  # aware, UTC
-    booking_date: date  # the UTC calendar date of booked_at
-    amount: str  # quantized to the currency's minor units, unsigned
-    signed_amount: str
-    signed_minor_units: int
-    currency: str
-    minor_units: int
-    direction: str
-    description: str
-    extra: str  # JSON of columns outside the contract, "" if none
-
-
-def normalize_staged_row(row: list[str]) -> NormalizedRow:
-    """A staging row (columns of validation.STAGING_COLUMNS), already valid by contract."""
-    line, transaction_id, account_id, booked_at, amount, currency, direction, description, extra = row
-    exponent = CURRENCY_EXPONENTS[currency]
-    instant = datetime.fromisoformat(booked_at).astimezone(UTC)
-    quantized = quantize_amount(amount=amount, exponent=exponent)
-    minor = int(quantized.replace(".", ""))
-    signed_minor = -minor if direction == DEBIT else minor
-    return NormalizedRow(
-        source_line=int(line),
-        transaction_id=transaction_id,
-        account_id=account_id,
-        booked_at=instant,
-        booking_date=instant.date(),
-        amount=quantized,
-        signed_amount=format_minor_units(minor_units=signed_minor, exponent=exponent),
-        signed_minor_units=signed_minor,
-        currency=currency,
-        minor_units=exponent,
-        direction=direction,
-        description=description,
-        extra=extra,
-    )
 
 
 MINOR_TYPE = pa.decimal128(38, 0)  # integer minor units, exact
@@ -127,7 +82,7 @@ def _array(column) -> pa.Array:
 def normalize_batch(batch: pa.RecordBatch | pa.Table) -> pa.Table:
     """Staging rows (columns of validation.STAGING_COLUMNS as strings, valid by contract) ->
     the curated columns without ``job_id``, plus ``minor`` (unsigned minor units) and
-    ``signed_minor`` for totals. Same results as :func:`normalize_staged_row` row by row."""
+    ``signed_minor`` for totals. Same results as the per-row reference of the tests."""
     col = lambda name: _array(batch.column(name))  # noqa: E731
     booked_at = pc.cast(col("booked_at"), pa.timestamp("us", tz="UTC"))
     currency = col("currency")

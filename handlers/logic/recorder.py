@@ -105,15 +105,6 @@ class _Checked:
         self.line, self.values, self.extras, self.check = line, values, extras, check
 
 
-class _Accepted:
-    """A CSV row the fast path found valid, unless its id repeats."""
-
-    __slots__ = ("line", "row", "currency", "minor")
-
-    def __init__(self, line: int, row: tuple, currency: str, minor: int) -> None:
-        self.line, self.row, self.currency, self.minor = line, row, currency, minor
-
-
 class _Malformed:
     __slots__ = ("line", "detail", "raw")
 
@@ -143,7 +134,7 @@ class Recorder:
         self.on_reject = on_reject or (lambda reject: None)
         self.wants_valid = on_valid_row is not None or on_valid_table is not None
         self._unknown_seen: set[str] = set()
-        self._pending: list[_Checked | _Accepted | _Malformed] = []
+        self._pending: list[_Checked | _Malformed] = []
         self._pending_ids: list[str] = []
         self._pending_lines: list[int] = []
         self._pending_slots: list[int] = []  # position in _pending of each pending id
@@ -183,13 +174,6 @@ class Recorder:
         if len(self._pending) >= BATCH_RECORDS:
             self.flush()
 
-    def submit_accepted(self, *, line: int, row: tuple, currency: str, minor: int) -> None:
-        """A row valid by the fast path (``row``: STAGING_COLUMNS without extra)."""
-        self._queue_id(row[1], line)
-        self._pending.append(_Accepted(line, row, currency, minor))
-        if len(self._pending) >= BATCH_RECORDS:
-            self.flush()
-
     def _queue_id(self, transaction_id: str, line: int) -> None:
         self._pending_ids.append(transaction_id)
         self._pending_lines.append(line)
@@ -213,12 +197,6 @@ class Recorder:
                     details=[entry.detail],
                     raw=entry.raw,
                 )
-            elif isinstance(entry, _Accepted):
-                if repeated:
-                    values = dict(zip(c.CONTRACT_FIELDS, entry.row[1:], strict=True))
-                    self.decide(line=entry.line, values=values, extras={}, duplicate=True)
-                else:
-                    self._valid(entry.row + ("",), currency=entry.currency, minor=entry.minor)
             else:
                 self._finish(entry.line, entry.values, entry.extras, entry.check, repeated)
 

@@ -3,7 +3,7 @@
 * An upload: the S3 "Object Created" event, as the EventBridge rule passes it
   (``{"trigger": "s3-eventbridge", "event": <the event>}``).
 * A named source: ``{"jobId", "source": {"bucket"?, "key", "versionId"?}}`` (``pipeline run``).
-* Inline data: ``{"jobId", "data": {...} | [...]}`` (the seed's payload).
+* Inline data: ``{"jobId", "data": {...} | [...]}`` (e.g. ``{"jobId": "test-123", "data": {"sample": "data"}}``).
 
 Options on the last two: ``force``, ``rejectThreshold``, ``format``, ``chunkBytes``.
 

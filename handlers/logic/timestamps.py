@@ -35,14 +35,3 @@ def parse_booked_at(text: object) -> datetime | None:
         return local.astimezone(UTC)
     except (ValueError, OverflowError):  # Feb 30, year 0 and the like, or out of range in UTC
         return None
-
-
-def needs_calendar_check(*, year: str, day: str) -> bool:
-    """Whether a regex-valid timestamp still needs :func:`parse_booked_at` (fast path helper)."""
-    return day > "28" or year < "0002" or year == "9999"
-
-
-def format_utc(instant: datetime) -> str:
-    """Canonical UTC text: 2024-01-31T23:59:59Z or with microseconds when present."""
-    text = instant.astimezone(UTC).replace(tzinfo=None).isoformat()
-    return text + "Z"

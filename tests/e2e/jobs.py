@@ -22,7 +22,7 @@ FINISHED = ("LOADED", "REJECTED", "FAILED")
 
 
 def run_job(job_input: dict[str, Any], *, suffix: str = SUFFIX) -> tuple[dict[str, Any], Deployment]:
-    """Start a job by hand (as `pipeline run` or the seed's start-execution do) and wait for it."""
+    """Start a job by hand (as a start-execution from the command line does) and wait for it."""
     deployment = Deployment.discover(suffix)
     start(deployment, job_input=job_input)
     return follow_job(deployment, job_input["jobId"], say=lambda _line: None, timeout_seconds=600), deployment

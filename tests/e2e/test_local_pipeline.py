@@ -104,7 +104,7 @@ def test_the_jobs_metrics_were_emitted(target: Target) -> None:
         )["Datapoints"]
         return sum(point["Sum"] for point in points)
 
-    assert total(metrics.ROWS_RECEIVED) >= 600 + 1  # the upload's job and the seed payload
+    assert total(metrics.ROWS_RECEIVED) >= 600 + 1  # the upload's job and the sample payload
     assert total(metrics.ROWS_LOADED) >= 596
     assert total(metrics.ROWS_REJECTED) >= 4 + 1
     assert total(metrics.JOBS_LOADED) >= 1 and total(metrics.JOBS_REJECTED) >= 1

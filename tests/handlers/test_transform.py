@@ -10,10 +10,11 @@ from handlers.logic import curated
 from handlers.logic.amounts import format_minor_units
 from handlers.logic.chunkwork import _ValidRows
 from handlers.logic.contract import CURRENCY_EXPONENTS
-from handlers.logic.normalize import normalize_batch, normalize_staged_row
+from handlers.logic.normalize import normalize_batch
 from handlers.logic.recorder import STAGING_COLUMNS, staging_table
 from lake.layout import manifest_key
 from tests.handlers.conftest import csv_text, get_job, good_row, put_incoming, read_object, run_chain
+from tests.handlers.reference import normalize_staged_row
 
 CURRENCIES = ["JPY", "USD", "KWD", "CLF", "EUR", "BHD"]
 OFFSETS = ["Z", "+00:00", "-00:00", "+05:30", "-02:00", "+14:00", "-12:00", "+23:59"]

@@ -37,7 +37,10 @@ def test_the_fast_path_is_really_taken() -> None:
 
     assert provider_import.is_active()
     loaded = [m for m in sys.modules if m.startswith("cdktf_cdktf_provider_aws.")]
-    assert 10 < len(loaded) < 200, len(loaded)
+    # The full import registers every one of the provider's ~2,100 submodules; the lean one only
+    # those imported (how many depends on which tests this worker ran before).
+    assert "cdktf_cdktf_provider_aws.s3_bucket" in loaded
+    assert len(loaded) < 200, len(loaded)
 
 
 @pytest.mark.slow
@@ -68,9 +71,13 @@ def test_a_bad_setting_stops_synthesis_with_its_name(tmp_path: Path) -> None:
     assert not (tmp_path / "stacks").exists()
 
 
-def test_entry_points_silence_the_node_end_of_life_banner_without_hiding_stderr() -> None:
+def test_entry_points_silence_the_node_end_of_life_banner_without_hiding_stderr(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"}
-    probe = "from pipeline_constructs import provider_import; provider_import.enable(); import cdktf; cdktf.App()"
+    # An outdir of its own: Make's CDKTF_OUTDIR names cdktf.out/<environment>, absent on a clean clone.
+    probe = (
+        "from pipeline_constructs import provider_import; provider_import.enable(); import cdktf; "
+        f"cdktf.App(outdir={str(tmp_path)!r})"
+    )
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
     )
