@@ -33,7 +33,9 @@ class DataAccess:
     # Prefixes whose missing keys the function must tell from denied ones (S3 answers NoSuchKey
     # instead of AccessDenied only to a caller that may list): it looks for its earlier results.
     lists: tuple[str, ...] = ()
-    table: tuple[str, ...] = ("GetItem",)
+    # Functions read their job and update it; the tasks (handlers/jobflow.py) note every chunk
+    # done on it, which keeps the job's admission lease during a long map.
+    table: tuple[str, ...] = ("GetItem", "UpdateItem")
     queue: bool = False  # queries the admission queue index
 
 
@@ -42,7 +44,7 @@ _JOB_WRITES = ("GetItem", "PutItem", "UpdateItem")
 # checks that everything else is denied (docs/security.md, section 4).
 ACCESS = {
     "ingest": DataAccess(reads=(layout.INCOMING, layout.RAW), writes=(layout.RAW,), table=_JOB_WRITES),
-    "admit": DataAccess(table=("GetItem", "UpdateItem"), queue=True),
+    "admit": DataAccess(queue=True),
     "plan": DataAccess(
         reads=(layout.INCOMING, layout.RAW, layout.STAGING),
         writes=(layout.STAGING,),
@@ -55,12 +57,11 @@ ACCESS = {
         lists=(layout.STAGING,),
     ),
     "dedupe": DataAccess(reads=(layout.STAGING,), writes=(layout.STAGING,)),
-    "summarize": DataAccess(reads=(layout.STAGING,), writes=(layout.STAGING,), table=("GetItem", "UpdateItem")),
+    "summarize": DataAccess(reads=(layout.STAGING,), writes=(layout.STAGING,)),
     "transform": DataAccess(reads=(layout.STAGING, layout.CURATED), writes=(layout.CURATED,), lists=(layout.CURATED,)),
     "load": DataAccess(
         reads=(layout.STAGING, layout.CURATED),
         writes=(layout.PROCESSED, layout.MANIFESTS),
-        table=("GetItem", "UpdateItem"),
     ),
     "failure": DataAccess(table=_JOB_WRITES),
 }
