@@ -40,6 +40,11 @@ def written(write: Callable[[], object]) -> bool:
         raise
 
 
+def updated(job_id: str, **request: object) -> bool:
+    """A conditional UpdateItem of one job: True if it was written, False if its condition did not hold."""
+    return written(lambda: table().update_item(Key={"jobId": job_id}, **request))
+
+
 def now_epoch() -> int:
     return int(time.time())
 
@@ -121,14 +126,12 @@ def complete_stage(
     status_values = {f":from{i}": s for i, s in enumerate(from_statuses)}
     values.update({":run": run_id, **status_values})
     condition = f"#run = :run AND #st IN ({', '.join(status_values)}) AND attribute_not_exists(#res.#stage)"
-    return written(
-        lambda: table().update_item(
-            Key={"jobId": job_id},
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+    return updated(
+        job_id,
+        UpdateExpression=expression,
+        ConditionExpression=condition,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
     )
 
 
@@ -162,14 +165,12 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str)
     else:
         condition = "#st = :failed"
         values[":failed"] = "FAILED"
-    if written(
-        lambda: table().update_item(
-            Key={"jobId": job_id},
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+    if updated(
+        job_id,
+        UpdateExpression=expression,
+        ConditionExpression=condition,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
     ):
         return "updated"
     if run_id and get_job(job_id) is not None:
@@ -237,31 +238,27 @@ def transfer_source(*, sha256: str, from_job_id: str, to_job_id: str, timestamp:
 def touch(*, job_id: str, run_id: str) -> None:
     """Note progress of this run (a chunk done), so admission does not take a busy job's slot
     back during a long map. Nothing if the run no longer owns the job."""
-    written(
-        lambda: table().update_item(
-            Key={"jobId": job_id},
-            UpdateExpression="SET updatedAt = :now",
-            ConditionExpression="#run = :run",
-            ExpressionAttributeNames={"#run": "runId"},
-            ExpressionAttributeValues={":run": run_id, ":now": now_epoch()},
-        )
+    updated(
+        job_id,
+        UpdateExpression="SET updatedAt = :now",
+        ConditionExpression="#run = :run",
+        ExpressionAttributeNames={"#run": "runId"},
+        ExpressionAttributeValues={":run": run_id, ":now": now_epoch()},
     )
 
 
 def admit(*, job_id: str, run_id: str, timestamp: str) -> bool:
     """QUEUED -> ADMITTED for this run, taking the job off the waiting index. False if it moved."""
-    return written(
-        lambda: table().update_item(
-            Key={"jobId": job_id},
-            UpdateExpression="SET #st = :admitted, stageTimes.admitted = :at, updatedAt = :now REMOVE #queue",
-            ConditionExpression="#run = :run AND #st = :queued",
-            ExpressionAttributeNames={"#st": "status", "#run": "runId", "#queue": "queue"},
-            ExpressionAttributeValues={
-                ":admitted": "ADMITTED",
-                ":queued": "QUEUED",
-                ":run": run_id,
-                ":at": timestamp,
-                ":now": now_epoch(),
-            },
-        )
+    return updated(
+        job_id,
+        UpdateExpression="SET #st = :admitted, stageTimes.admitted = :at, updatedAt = :now REMOVE #queue",
+        ConditionExpression="#run = :run AND #st = :queued",
+        ExpressionAttributeNames={"#st": "status", "#run": "runId", "#queue": "queue"},
+        ExpressionAttributeValues={
+            ":admitted": "ADMITTED",
+            ":queued": "QUEUED",
+            ":run": run_id,
+            ":at": timestamp,
+            ":now": now_epoch(),
+        },
     )
