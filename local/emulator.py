@@ -25,7 +25,8 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     refused, BadDigest), refused copies into Object Lock buckets; DynamoDB's conditional writes
     were not atomic across concurrent requests; ListObjectVersions deep-copied every stored
     object, contents included, on every page (a destroy of a used bucket took many minutes and
-    gigabytes).
+    gigabytes); server access logs were one object per request (tens of thousands after a burst,
+    each listed on every page of the log bucket's destroy), now batched as S3 delivers them.
   * The Step Functions interpreter logs a NoSuchJsonPathError for every Choice rule whose
     variable is absent, although the rule (IsPresent) handles it: noise, not a failure.
   * The startExecution integration passed ASL's PascalCase parameters to the SDK unchanged.
@@ -325,6 +326,7 @@ def apply_patches() -> None:
         moto_patches.apply_s3_checksums()
         moto_patches.apply_atomic_dynamodb_writes()
         moto_patches.apply_s3_version_listing()
+        moto_patches.apply_s3_access_log_batching()
         _patched = True
     iam.install()  # IAM enforcement (local/iam): on unless PIPELINE_LOCAL_IAM=0
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
 import functools
 import hashlib
 import io
 import threading
+import time
+import urllib.parse
 from typing import Any
 
 _applied = False
@@ -106,3 +109,61 @@ def apply_s3_version_listing() -> None:
 
     if not isinstance(models.copy, _ShallowVersionCopies):
         models.copy = _ShallowVersionCopies()  # its one deepcopy is that listing's
+
+
+ACCESS_LOG_BATCH_SECONDS = 60
+ACCESS_LOG_BATCH_RECORDS = 5000
+
+
+class AccessLogBatches:
+    """Server access log records of each (target bucket, prefix), delivered as one object when
+    the oldest is ACCESS_LOG_BATCH_SECONDS old or ACCESS_LOG_BATCH_RECORDS are waiting."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[tuple[str, str], tuple[float, list[str]]] = {}
+
+    def add(self, target: tuple[str, str], record: str, now: float) -> list[str] | None:
+        """Queue a record; the batch to deliver now, if one is due."""
+        with self._lock:
+            since, records = self._waiting.setdefault(target, (now, []))
+            records.append(record)
+            if now - since < ACCESS_LOG_BATCH_SECONDS and len(records) < ACCESS_LOG_BATCH_RECORDS:
+                return None
+            del self._waiting[target]
+            return records
+
+
+def apply_s3_access_log_batching() -> None:
+    """S3 delivers server access logs in batches, many records to an object, minutes late and on
+    a best-effort basis. moto writes one object per request: a bucket a test run used holds one
+    log object per request it served (tens of thousands after a burst), and a destroy's paging
+    through the versions of the log bucket, each page listing them all, took longer than the
+    whole run. Records here are batched as S3 does; one that is still waiting when the emulator
+    stops is lost, which S3's best effort allows."""
+    from moto.moto_api._internal import mock_random as random
+    from moto.s3 import models
+
+    if getattr(models.S3Backend.log_incoming_request, "batched", False):
+        return
+    batches = AccessLogBatches()
+
+    def log_incoming_request(self: Any, request: Any, bucket_name: str) -> None:
+        try:
+            config = self.get_bucket(bucket_name).logging
+            target = (config["TargetBucket"], config.get("TargetPrefix", ""))
+        except Exception:  # noqa: BLE001 - no such bucket, or no logging: nothing to record
+            return
+        now = datetime.datetime.now(datetime.UTC)
+        path = urllib.parse.urlparse(request.url).path or "-"
+        record = (
+            f"- {bucket_name} [{now:%d/%b/%Y:%H:%M:%S +0000}] 127.0.0.1 - - REST.{request.method}.OBJECT - "
+            f'"{request.method} {path} HTTP/1.1" - - - - - - "{request.headers.get("User-Agent", "-")}" -'
+        )
+        due = batches.add(target, record, time.monotonic())
+        if due:
+            key = f"{target[1]}{now:%Y-%m-%d-%H-%M-%S}-{random.get_random_hex(16).upper()}"
+            self.put_object(target[0], key, value="\n".join(due) + "\n")
+
+    log_incoming_request.batched = True  # type: ignore[attr-defined]
+    models.S3Backend.log_incoming_request = log_incoming_request

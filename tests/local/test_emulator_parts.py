@@ -161,3 +161,59 @@ def test_tags_named_by_account_less_arns_reach_the_resource():
     athena.create_work_group(Name="analytics", Tags=[{"Key": "Layer", "Value": "storage"}])
     tags = athena.list_tags_for_resource(ResourceARN="arn:aws:athena:us-east-2::workgroup/analytics")["Tags"]
     assert tags == [{"Key": "Layer", "Value": "storage"}]
+
+
+def test_access_log_records_wait_for_their_batch() -> None:
+    from local.moto_patches import ACCESS_LOG_BATCH_SECONDS, AccessLogBatches
+
+    batches = AccessLogBatches()
+    target = ("logs", "data/")
+    assert [batches.add(target, f"r{n}", now=100.0 + n) for n in range(3)] == [None, None, None]
+    assert batches.add(("logs", "other/"), "x", now=100.0) is None  # each target its own batch
+    assert batches.add(target, "r3", now=100.0 + ACCESS_LOG_BATCH_SECONDS) == ["r0", "r1", "r2", "r3"]
+    assert batches.add(target, "r4", now=100.0 + ACCESS_LOG_BATCH_SECONDS) is None  # a new batch
+
+
+def test_server_access_logs_are_delivered_many_records_to_an_object(monkeypatch) -> None:
+    from moto.s3 import models
+
+    from local import moto_patches
+
+    monkeypatch.setattr(models.S3Backend, "log_incoming_request", models.S3Backend.log_incoming_request)
+    monkeypatch.setattr(moto_patches, "ACCESS_LOG_BATCH_RECORDS", 5)
+    moto_patches.apply_s3_access_log_batching()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in ("source", "access-logs"):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_policy(
+            Bucket="access-logs",
+            Policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "logging.s3.amazonaws.com"},
+                            "Action": "s3:PutObject",
+                            "Resource": "arn:aws:s3:::access-logs/*",
+                        }
+                    ],
+                }
+            ),
+        )
+        s3.put_bucket_logging(
+            Bucket="source",
+            BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": "access-logs", "TargetPrefix": "source/"}},
+        )
+        for n in range(12):
+            s3.put_object(Bucket="source", Key=f"key-{n}", Body=b"x")
+        delivered = s3.list_objects_v2(Bucket="access-logs", Prefix="source/").get("Contents", [])
+        records = [
+            line
+            for o in delivered
+            for line in s3.get_object(Bucket="access-logs", Key=o["Key"])["Body"].read().decode().splitlines()
+        ]
+    # 12 requests: two objects of five records, two records still waiting (moto wrote twelve objects).
+    assert len(delivered) == 2
+    assert len(records) == 10 and all(" source [" in r and '"PUT ' in r for r in records)
