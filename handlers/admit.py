@@ -75,8 +75,9 @@ def admit_waiting(settings: Settings) -> list[dict]:
             break  # full: the others keep their place
         if jobs.admit(job_id=job["jobId"], run_id=job["runId"], timestamp=jobflow.utc_now()):
             admitted.append({"jobId": job["jobId"], "runId": job["runId"]})
-        else:
-            admission.release(job["jobId"])  # it moved meanwhile (failed, taken over)
+        # Otherwise it moved meanwhile, most often admitted by a concurrent admitter into this
+        # very slot: releasing it here would let a third job run. A slot kept for a job that
+        # failed or ended instead is freed by the next round's look at the holders.
     return admitted
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from handlers import admit, failure, ingest, load, plan, summarize, transform, validate
 from handlers.config import get_settings
-from handlers.dal import objects
+from handlers.dal import admission, jobs, objects
 from handlers.errors import DuplicateSourceError, JobConflictError, ReconciliationError, UnreadableFileError
 from handlers.logic.requests import job_id_for_object
 from lake import layout
@@ -351,6 +351,25 @@ def test_chunks_done_keep_a_long_job_its_slot(aws, settings):
             assert invoke(admit, {"action": "arrive", **second})["admitted"] is False
     with mock.patch("handlers.dal.jobs.now_epoch", return_value=started + (len(chunks) + 1) * lease):
         assert invoke(admit, {"action": "arrive", **second})["admitted"] is True  # then it went silent
+
+
+def test_losing_an_admission_race_keeps_the_winners_slot(aws, settings):
+    settings(MAX_RUNNING_JOBS="1")
+    queued = [invoke(ingest, put_incoming(aws, job_id=j, body=good_file(n))) for n, j in enumerate(("won", "next"), 1)]
+    read_job = jobs.get_job
+
+    def read_then_lose_the_race(job_id: str) -> dict | None:
+        job = read_job(job_id)
+        if job_id == "won" and job["status"] == "QUEUED":  # another admitter takes it right after
+            assert admission.hold("won", slots=1)
+            assert jobs.admit(job_id="won", run_id=job["runId"], timestamp="2026-12-01T00:00:00Z")
+        return job
+
+    with mock.patch("handlers.admit.jobs.get_job", side_effect=read_then_lose_the_race):
+        assert invoke(admit, {"action": "arrive", **queued[0]})["admitted"] is False  # the other one admitted it
+    assert admission.holders() == {"won"}
+    assert invoke(admit, {"action": "arrive", **queued[1]})["admitted"] is False  # one slot, held by the winner
+    assert [get_job(j)["status"] for j in ("won", "next")] == ["ADMITTED", "QUEUED"]
 
 
 def test_a_drain_restarts_an_admitted_job_whose_start_was_lost(aws, settings):
