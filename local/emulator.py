@@ -34,6 +34,8 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     resource.
   * The Step Functions ASL parser rejects an integer ToleratedFailurePercentage; the workflow
     leaves it out (the default: no failure tolerated).
+  * Its Distributed Map counted failed items and succeeded anyway; a map with more failed items
+    than it tolerates now fails with States.ExceedToleratedFailureThreshold (once all have run).
   * IAM is enforced (local/iam: the deployer, role sessions for functions and the state
     machine, resource ARNs, denials in each protocol's shape); PIPELINE_LOCAL_IAM=0 turns it off.
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
@@ -83,6 +85,60 @@ HOST = "127.0.0.1"
 
 
 # ------------------------------------------------------------------ Step Functions
+def _patch_map_failure_tolerance() -> None:
+    """moto's Distributed Map counts a failed item and carries on: with no tolerated failures the
+    map still succeeds and the workflow goes on past it. Step Functions fails the Map Run with
+    States.ExceedToleratedFailureThreshold once more items failed than it tolerates (neither
+    threshold set: none). Here the check runs when every item has run, where Step Functions
+    stops at the first failure beyond the threshold: the same outcome, later."""
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component as distributed,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    component = distributed.DistributedIterationComponent
+    if getattr(component._map_run, "tolerance_checked", False):
+        return
+    original = component._map_run
+
+    def _map_run(self: Any, env: Any, eval_input: Any) -> None:
+        original(self, env, eval_input)
+        record = eval_input.map_run_record
+        items = record.item_counter
+        failed, total = items.failed.get() + items.timed_out.get(), items.total.get()
+        tolerated = failed <= record.tolerated_failure_count or (
+            total and 100 * failed / total <= record.tolerated_failure_percentage
+        )
+        if failed and not tolerated:
+            env.stack.pop()  # the items' outputs: the map has none
+            error = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=error),
+                    event_type=HistoryEventType.ExecutionFailed,
+                    event_details=EventDetails(
+                        executionFailedEventDetails=ExecutionFailedEventDetails(
+                            error=error.to_name(),
+                            cause=f"The tolerated failure threshold was exceeded: {failed} of {total} items failed",
+                        )
+                    ),
+                )
+            )
+
+    _map_run.tolerance_checked = True  # type: ignore[attr-defined]
+    component._map_run = _map_run
+
+
 def _patch_stepfunctions() -> None:
     from moto.stepfunctions.parser.api import InvalidDefinition
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -318,6 +374,7 @@ def apply_patches() -> None:
         from local import events, moto_patches
 
         _patch_stepfunctions()
+        _patch_map_failure_tolerance()
         _patch_lambda()
         _patch_s3()
         _patch_ec2()

@@ -444,3 +444,44 @@ def test_logging_config_round_trips(emulator, functions):
     assert config == {"LogFormat": "JSON", "LogGroup": "/aws/lambda/custom-group"}
     lam.update_function_configuration(FunctionName="with-json-logs", LoggingConfig={"LogFormat": "Text"})
     assert lam.get_function_configuration(FunctionName="with-json-logs")["LoggingConfig"]["LogFormat"] == "Text"
+
+
+def _map_machine(sfn, name: str) -> str:
+    child = {
+        "StartAt": "Check",
+        "States": {
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.v", "NumericEquals": 2, "Next": "Broken"}],
+                "Default": "Fine",
+            },
+            "Broken": {"Type": "Fail", "Error": "ItemBroken", "Cause": "item 2"},
+            "Fine": {"Type": "Pass", "End": True},
+        },
+    }
+    definition = {
+        "StartAt": "Items",
+        "States": {
+            "Items": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, **child},
+                "ResultPath": "$.results",
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+
+
+def test_a_distributed_map_with_a_failed_item_fails_as_none_is_tolerated(emulator):
+    sfn = emulator.client("stepfunctions")
+    arn = _map_machine(sfn, "tolerance")
+    desc, _ = run_execution(sfn, arn, {"items": [{"v": 1}, {"v": 3}]})
+    assert desc["status"] == "SUCCEEDED" and json.loads(desc["output"])["results"] == [{"v": 1}, {"v": 3}]
+    desc, _ = run_execution(sfn, arn, {"items": [{"v": 1}, {"v": 2}, {"v": 3}]})
+    error = json.loads(desc["output"])["error"]
+    assert error["Error"] == "States.ExceedToleratedFailureThreshold", desc
+    assert "results" not in json.loads(desc["output"])
