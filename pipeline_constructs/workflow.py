@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lake import layout
+
 TRANSIENT_LAMBDA_ERRORS = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -38,7 +40,7 @@ EXECUTION_EXISTS = "StepFunctions.ExecutionAlreadyExistsException"
 TASK_TIMEOUT_MARGIN_SECONDS = 60
 FAILED_STATE = "JobFailed"
 # Where the Distributed Maps write their run manifests (each run under its own id).
-MAP_RUNS_PREFIX = "staging/map-runs"
+MAP_RUNS_PREFIX = f"{layout.STAGING}/map-runs"
 
 
 @dataclass(frozen=True, kw_only=True)
