@@ -23,10 +23,10 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     it, input transformers, Step Functions targets, dead-letter queues, scheduled rules.
   * local/moto_patches.py: S3 stores a PutObject's SHA-256 without checking it (a wrong one is now
     refused, BadDigest), refused copies into Object Lock buckets; DynamoDB's conditional writes
-    were not atomic across concurrent requests; ListObjectVersions deep-copied every stored
-    object, contents included, on every page (a destroy of a used bucket took many minutes and
-    gigabytes); server access logs were one object per request (tens of thousands after a burst,
-    each listed on every page of the log bucket's destroy), now batched as S3 delivers them.
+    were not atomic across concurrent requests; ListObjectVersions deep-copied and sorted every
+    stored version, contents included, for every page (a destroy of a used bucket took many
+    minutes and gigabytes): now only the page's versions are copied; server access logs were
+    one object per request (tens of thousands after a burst), now batched as S3 delivers them.
   * The Step Functions interpreter logs a NoSuchJsonPathError for every Choice rule whose
     variable is absent, although the rule (IsPresent) handles it: noise, not a failure.
   * The startExecution integration passed ASL's PascalCase parameters to the SDK unchanged.

@@ -106,41 +106,57 @@ def test_concurrency_beyond_the_limit_or_the_reservation_is_throttled(monkeypatc
     assert slots.snapshot() == {"limit": 2, "running": 2, "peak": 2, "throttled": 2}
 
 
-def _versions_listing(*, patched: bool) -> tuple[list[tuple], bytes]:
+def _pages(s3, **request) -> list[list[tuple]]:
+    """Every page of a versions listing: (key, latest, etag or marker, size) per entry."""
+    pages = []
+    while True:
+        page = s3.list_object_versions(Bucket="versions-bucket", **request)
+        pages.append(
+            [(v["Key"], v["IsLatest"], v["ETag"], v["Size"]) for v in page.get("Versions", [])]
+            + [(m["Key"], m["IsLatest"], "marker", 0) for m in page.get("DeleteMarkers", [])]
+        )
+        if not page.get("IsTruncated"):
+            return pages
+        request = {**request, "KeyMarker": page["NextKeyMarker"]}
+        if page.get("NextVersionIdMarker"):
+            request["VersionIdMarker"] = page["NextVersionIdMarker"]
+
+
+def _versions_listing(*, patched: bool) -> tuple[list, bytes]:
     import gc
 
-    with mock_aws():
-        if patched:
-            from local.moto_patches import apply_s3_version_listing
-
-            apply_s3_version_listing()
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="versions-bucket")
-        s3.put_bucket_versioning(Bucket="versions-bucket", VersioningConfiguration={"Status": "Enabled"})
-        for n in range(5):
-            s3.put_object(Bucket="versions-bucket", Key=f"key-{n % 3}", Body=f"body {n}".encode() * 1000)
-        s3.delete_object(Bucket="versions-bucket", Key="key-0")
-        listed = s3.list_object_versions(Bucket="versions-bucket", MaxKeys=2)
-        rest = s3.list_object_versions(
-            Bucket="versions-bucket", KeyMarker=listed["NextKeyMarker"], VersionIdMarker=listed["NextVersionIdMarker"]
-        )
-        gc.collect()  # the listing's copies are gone: the stored objects must still be readable
-        body = s3.get_object(Bucket="versions-bucket", Key="key-1")["Body"].read()
-        rows = [
-            (v["Key"], v["IsLatest"], v["ETag"], v["Size"]) for page in (listed, rest) for v in page.get("Versions", [])
-        ] + [(m["Key"], m["IsLatest"]) for page in (listed, rest) for m in page.get("DeleteMarkers", [])]
-        return rows, body
-
-
-def test_listing_versions_without_copying_their_contents_answers_the_same():
     from moto.s3 import models
 
-    original = models.copy
+    original = models.copy, models.S3Backend.list_object_versions
     try:
-        unpatched = _versions_listing(patched=False)
-        assert _versions_listing(patched=True) == unpatched
+        with mock_aws():
+            if patched:
+                from local.moto_patches import apply_s3_version_listing
+
+                apply_s3_version_listing()
+            s3 = boto3.client("s3", region_name="us-east-1")
+            s3.create_bucket(Bucket="versions-bucket")
+            s3.put_bucket_versioning(Bucket="versions-bucket", VersioningConfiguration={"Status": "Enabled"})
+            for n in range(9):
+                s3.put_object(
+                    Bucket="versions-bucket", Key=f"dir-{n % 2}/key-{n % 4}", Body=f"body {n}".encode() * 1000
+                )
+            s3.delete_object(Bucket="versions-bucket", Key="dir-0/key-0")
+            listings = [_pages(s3, MaxKeys=size) for size in (1, 2, 3, 1000)]
+            listings.append(_pages(s3, MaxKeys=2, Prefix="dir-1/"))
+            listings.append(_pages(s3, KeyMarker="dir-0/key-2"))
+            listings.append(_pages(s3, Delimiter="/"))  # moto's own
+            gc.collect()  # the listing's copies are gone: the stored objects must still be readable
+            body = s3.get_object(Bucket="versions-bucket", Key="dir-1/key-1")["Body"].read()
+            return listings, body
     finally:
-        models.copy = original
+        models.copy, models.S3Backend.list_object_versions = original
+
+
+def test_listing_versions_page_by_page_answers_as_moto_does():
+    unpatched = _versions_listing(patched=False)
+    assert _versions_listing(patched=True) == unpatched
+    assert [len(page) for page in unpatched[0][1]] == [2, 2, 2, 2, 2]  # 9 versions and a delete marker
 
 
 @mock_aws
