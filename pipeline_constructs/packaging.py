@@ -8,6 +8,7 @@ bytecode is compiled, so the archive hash changes only when an input does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -161,4 +162,12 @@ def build_layer(*, requirements: Path, target: LayerTarget, build_dir: Path) -> 
         for pattern in _LAYER_PRUNE_GLOBS:
             for path in Path(scratch).glob(pattern):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
-        return deterministic_zip(source=Path(scratch), destination=destination)
+        built = deterministic_zip(
+            source=Path(scratch), destination=destination.with_name(f"{destination.name}.{os.getpid()}")
+        )
+        # The first build to finish is the layer: a concurrent one (two environments synthesized
+        # at once share build/) must not replace a file another synthesis has already hashed.
+        with contextlib.suppress(FileExistsError):
+            os.link(built.path, destination)
+        built.path.unlink()
+        return Package(path=destination, sha256=sha256_file(destination))

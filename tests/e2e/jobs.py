@@ -95,10 +95,22 @@ def published_versions(target: Target, deployment: Deployment, job_id: str) -> l
     )
 
 
+def _marks(deployment: Deployment, job_id: str) -> tuple[str, ...]:
+    """What names a job in an execution's input: its id, or (a start by its upload, whose input is
+    the S3 event) its source object's key."""
+    key = ((deployment.job(job_id) or {}).get("source") or {}).get("key")
+    return (job_id, json.dumps(key)) if key else (job_id,)
+
+
+def _of_job(execution_input: str, marks: tuple[str, ...]) -> bool:
+    return any(mark in execution_input for mark in marks)
+
+
 def settled(target: Target, deployment: Deployment, job_id: str, *, timeout_seconds: float = 300) -> None:
     """Wait until no execution of the job is running: a job is FAILED as soon as its first error
     is recorded, while its execution still releases the slot and sends the alert."""
     sfn = target.client("stepfunctions")
+    marks = _marks(deployment, job_id)
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         running = [
@@ -106,7 +118,7 @@ def settled(target: Target, deployment: Deployment, job_id: str, *, timeout_seco
             for e in sfn.list_executions(stateMachineArn=deployment.state_machine_arn, statusFilter="RUNNING")[
                 "executions"
             ]
-            if job_id in sfn.describe_execution(executionArn=e["executionArn"]).get("input", "")
+            if _of_job(sfn.describe_execution(executionArn=e["executionArn"]).get("input", ""), marks)
         ]
         if not running:
             return
@@ -117,10 +129,11 @@ def settled(target: Target, deployment: Deployment, job_id: str, *, timeout_seco
 def execution_story(target: Target, deployment: Deployment, job_id: str, *, last: int = 25) -> str:
     """The last steps of the job's executions, for an assertion's message."""
     sfn = target.client("stepfunctions")
+    marks = _marks(deployment, job_id)
     lines = []
     for execution in sfn.list_executions(stateMachineArn=deployment.state_machine_arn)["executions"][:40]:
         described = sfn.describe_execution(executionArn=execution["executionArn"])
-        if job_id not in described.get("input", ""):
+        if not _of_job(described.get("input", ""), marks):
             continue
         events = sfn.get_execution_history(executionArn=execution["executionArn"], reverseOrder=True)["events"]
         lines.append(f"{execution['name']}: {described['status']}")
