@@ -21,10 +21,20 @@ from pipeline_cli.samples import write_transactions
 FINISHED = ("LOADED", "REJECTED", "FAILED")
 
 
-def run_job(job_input: dict[str, Any], *, suffix: str = SUFFIX) -> tuple[dict[str, Any], Deployment]:
-    """Start a job by hand (as a start-execution from the command line does) and wait for it."""
+def run_job(
+    job_input: dict[str, Any], *, suffix: str = SUFFIX, replacing: str | None = None
+) -> tuple[dict[str, Any], Deployment]:
+    """Start a job by hand (as a start-execution from the command line does) and wait for it.
+    With ``replacing`` (the run id of a finished run), wait for the new run to take the job over
+    first: until then the job still shows the old run's end."""
     deployment = Deployment.discover(suffix)
     start(deployment, job_input=job_input)
+    if replacing is not None:
+        deadline = time.monotonic() + 300
+        while (deployment.job(job_input["jobId"]) or {}).get("runId") == replacing:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no new run took job {job_input['jobId']} over from run {replacing}")
+            time.sleep(1)
     return follow_job(deployment, job_input["jobId"], say=lambda _line: None, timeout_seconds=600), deployment
 
 

@@ -266,7 +266,7 @@ def test_a_chunk_that_fails_for_good_fails_the_job_then_a_rerun_completes_it(
     )
     assert published_versions(target, deployment, job["jobId"]) == []
 
-    rerun, _ = run_job(job_input)  # a new start of a FAILED job takes it over
+    rerun, _ = run_job(job_input, replacing=job["runId"])  # a new start of a FAILED job takes it over
     assert rerun["status"] == "LOADED" and rerun["runId"] != job["runId"]
     assert_reconciled(target, rerun, deployment)
     summaries = s3.list_object_versions(
