@@ -1,13 +1,15 @@
 """Load through a local deployment: a burst of small files, then one large file.
 
-    python bench/bench_load.py [--files 40] [--rows 2000] [--large-mb 100] [--lambda-limit 4]
-                               [--markdown-out FILE]
+    python bench/bench_load.py [--files 40] [--rows 2000] [--large-mb 100] [--days 3]
+                               [--lambda-limit 4] [--markdown-out FILE]
 
 A fresh emulator and deployment (the end-to-end suite's settings, local/workspace.py:
 LOCAL_SETTINGS, with chunks of `--chunk-mib` for the large file). Every file is uploaded to
 incoming/ with the plain S3 API and started by its upload; the clock runs from the upload to
-the job's LOADED (its record's stage time). The emulator runs each invocation on this machine's
-cores, so the figures measure the pipeline's own overhead and admission, not Lambda's capacity.
+the job's LOADED (its record's stage time). Each file books its rows over `--days` booking
+dates, as a day's file with its late bookings does (every date is a partition load writes).
+The emulator runs each invocation on this machine's cores, so the figures measure the
+pipeline's own overhead and admission, not Lambda's capacity.
 """
 
 from __future__ import annotations
@@ -69,14 +71,18 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--large-mb", type=float, default=100)
     parser.add_argument("--chunk-mib", type=int, default=8)
+    parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--lambda-limit", type=int, default=4)
     parser.add_argument("--markdown-out")
     args = parser.parse_args()
     settings = {"CHUNK_BYTES": str(args.chunk_mib << 20)}
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    small = [write_transactions(work / f"small-{n:03d}.csv", rows=args.rows, seed=n) for n in range(args.files)]
+    small = [
+        write_transactions(work / f"small-{n:03d}.csv", rows=args.rows, days=args.days, seed=n)
+        for n in range(args.files)
+    ]
     large_rows = int(args.large_mb * 1_000_000 / 95)  # write_transactions' rows are about 95 bytes
-    large = write_transactions(work / "large.csv", rows=large_rows, seed=999)
+    large = write_transactions(work / "large.csv", rows=large_rows, days=args.days, seed=999)
 
     workspace = Workspace("bench-load").create()
     emulator = Emulator.start(workspace)
@@ -108,7 +114,7 @@ def main() -> int:
     table = "\n".join(
         [
             f"Caps: {', '.join(f'`{k}={v}`' for k, v in caps.items())}, `CHUNK_BYTES={args.chunk_mib} MiB`, "
-            f"local Lambda concurrency limit {args.lambda_limit}.",
+            f"local Lambda concurrency limit {args.lambda_limit}; each file booked over {args.days} days.",
             "",
             "| through the local deployment | outcome | seconds | jobs/min | rows/s | upload -> LOADED median s "
             "| worst s | Lambda peak / throttled |",

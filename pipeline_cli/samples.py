@@ -42,14 +42,16 @@ def transaction_row(rng: random.Random, number: int, *, days: int | None = None)
     )
 
 
-def write_transactions(path: Path, *, rows: int, bad_every: int = 0, seed: int = 7) -> Path:
-    """`rows` CSV rows; every `bad_every`-th row (if set) breaks one rule of the contract."""
+def write_transactions(path: Path, *, rows: int, bad_every: int = 0, days: int | None = None, seed: int = 7) -> Path:
+    """`rows` CSV rows; every `bad_every`-th row (if set) breaks one rule of the contract. Booked
+    over the whole year (a booking date per few rows: the widest fan-out), or with ``days`` over a
+    few days, as a day's file with its late bookings is."""
     rng = random.Random(seed)  # noqa: S311 - sample data, not secrets
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write(HEADER)
         for number in range(1, rows + 1):
-            row = transaction_row(rng, number)
+            row = transaction_row(rng, number, days=days)
             if bad_every and number % bad_every == 0:
                 row = BAD_VARIANTS[(number // bad_every) % len(BAD_VARIANTS)](row)
             out.write(row + "\n")

@@ -1,16 +1,22 @@
-"""One local deployment shared by the end-to-end suites that do not interfere with each other.
+"""Local deployments shared by the end-to-end suites that do not interfere with each other.
 
 Every end-to-end test is pinned to an xdist group: `make test` runs with `--dist loadgroup`,
-so each group runs on one worker, in file order, beside the other suites. A group that needs
-an emulator of its own (several environments, IAM settings) starts it in its own workspace.
-The shared deployment (group "main") is deployed on first use and torn down by the test marked
-`last`, which runs after every other test of the group.
+so each group runs on one worker, in file order, beside the other suites. Each group has its
+own workspace and emulator (local/workspace.py); a module of a group that shares a deployment
+asks for `deployed`, and the group's `e2e` environment is deployed on its first use:
+
+* "main" (test_local_pipeline.py): the pipeline's scenarios; the test marked `last` destroys it.
+* "capacity" (test_burst.py, test_iam_denials.py): the burst, then the denial suite, which only
+  reads the deployment. Apart from "main", so the burst's ten minutes run beside its scenarios.
+
+A group that needs environments of its own (test_environments.py) starts its emulator itself.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -18,6 +24,7 @@ import pytest
 from local.workspace import SUFFIX, Emulator, Target, Workspace
 
 MAIN_GROUP = "main"
+CAPACITY_GROUP = "capacity"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -27,28 +34,56 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: file order kept
 
 
+def group_of(node: pytest.Item | pytest.Module) -> str:
+    marker = node.get_closest_marker("xdist_group")
+    if marker is None:
+        return MAIN_GROUP
+    return str(marker.args[0] if marker.args else marker.kwargs["name"])
+
+
+@dataclass
+class Shared:
+    """The groups' emulators this worker has started, and which of them are deployed."""
+
+    targets: dict[str, Target] = field(default_factory=dict)
+    deployed: set[str] = field(default_factory=set)
+
+    def target(self, group: str) -> Target:
+        if group not in self.targets:
+            workspace = Workspace(group).create()
+            self.targets[group] = Target(emulator=Emulator.start(workspace), workspace=workspace)
+        return self.targets[group]
+
+
 @pytest.fixture(scope="session")
-def target() -> Iterator[Target]:
-    """The main workspace's emulator, with AWS clients of this process pointed at it."""
-    workspace = Workspace(MAIN_GROUP).create()
-    emulator = Emulator.start(workspace)
-    target = Target(emulator=emulator, workspace=workspace)
+def shared() -> Iterator[Shared]:
+    started = Shared()
+    yield started
+    for target in started.targets.values():
+        target.emulator.stop()
+        target.write_timings()
+
+
+@pytest.fixture(scope="module")
+def target(request: pytest.FixtureRequest, shared: Shared) -> Iterator[Target]:
+    """The emulator of the module's group, with AWS clients of this process pointed at it."""
+    target = shared.target(group_of(request.node))
     with pytest.MonkeyPatch.context() as patch:
         for key, value in {**target.aws_env, "ENVIRONMENT_SUFFIX": SUFFIX}.items():
             patch.setenv(key, value)
         yield target
-    emulator.stop()
-    target.write_timings()
 
 
-@pytest.fixture(scope="session")
-def deployed(target: Target) -> Target:
-    """All four layers of the `e2e` environment, deployed once for the session."""
-    target.make("deploy")
+@pytest.fixture(scope="module")
+def deployed(target: Target, shared: Shared) -> Target:
+    """All four layers of the `e2e` environment on the group's emulator, deployed once."""
+    if target.workspace.name not in shared.deployed:
+        target.make("deploy")
+        shared.deployed.add(target.workspace.name)
     return target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def alerts(deployed: Target) -> Any:
     """An SQS queue subscribed to the alert topic, to count alerts per job."""
     sqs = deployed.client("sqs")

@@ -3,7 +3,7 @@
 30 files land in incoming/ at once (a few of them several chunks long, a few with too many bad
 rows) while the emulator allows 2 concurrent Lambda invocations, as a small account would. The
 jobs beyond MAX_RUNNING_JOBS wait in the admission queue; throttled invocations are retried with
-the long backoff. Runs on the shared deployment (tests/e2e/conftest.py).
+the long backoff. Runs on the deployment the "capacity" group shares (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import pytest
 from local.workspace import LOCAL_SETTINGS, SUFFIX, Target
 from pipeline_cli.deployment import Deployment
 from pipeline_cli.samples import write_transactions
+from tests.e2e.conftest import CAPACITY_GROUP
 from tests.e2e.jobs import FINISHED, assert_reconciled, upload_only
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("deployed")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(CAPACITY_GROUP), pytest.mark.usefixtures("deployed")]
 FILES = 30
 LAMBDA_LIMIT = 2
 RUNNING = ("ADMITTED", "RECEIVED", "VALIDATED")
@@ -30,7 +31,8 @@ def _burst_files(tmp: Path) -> list[tuple[str, bytes]]:
     for n in range(FILES):
         rows = 9000 if n % 10 == 3 else 60 + n  # three of them several chunks long
         bad_every = 5 if n % 10 == 7 else 0  # three of them over the reject threshold
-        sample = write_transactions(tmp / f"burst-{n:02d}.csv", rows=rows, bad_every=bad_every, seed=100 + n)
+        # A day's file books a few dates (the pipeline scenarios cover a year's fan-out).
+        sample = write_transactions(tmp / f"burst-{n:02d}.csv", rows=rows, bad_every=bad_every, days=3, seed=100 + n)
         files.append((f"incoming/burst/file-{n:02d}.csv", sample.read_bytes()))
     return files
 

@@ -4,7 +4,7 @@
 pipeline does (the deploy job's steps from .github/workflows/deploy.yml, drift check included),
 at the same time in the same checkout. Both stay deployed for the whole module; the last test
 destroys `qa` and checks that `dev` still works and plans no changes.
-Its own group, workspace and emulator, so it runs beside the shared deployment.
+Its own group, workspace and emulator, so it runs beside the shared deployments.
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ from local.workspace import REGION, SUFFIX, Target
 from pipeline_constructs.workflow import MAP_RUNS_PREFIX
 from stacks import parameters
 from stacks.compute import ACCESS
+from tests.e2e.conftest import CAPACITY_GROUP
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("deployed")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(CAPACITY_GROUP), pytest.mark.usefixtures("deployed")]
 
 OTHER = "iamother"  # an environment beside `e2e`, in the same account and region
 PREFIXES = sorted({p for access in ACCESS.values() for p in (*access.reads, *access.writes)})

@@ -1,7 +1,7 @@
 """The whole pipeline on a fresh local emulator: real Terraform, the real handlers, Step Functions'
 own Distributed Map, S3 -> EventBridge -> Step Functions.
 
-The tests run in file order against the shared deployment (tests/e2e/conftest.py); the one
+The tests run in file order against the "main" group's deployment (tests/e2e/conftest.py); the one
 marked `last` destroys it. Run alone with `make test-e2e` or `pytest -m e2e`.
 """
 
@@ -36,7 +36,7 @@ from tests.e2e.jobs import (
     wait_for_job,
 )
 
-# Every test here runs against the shared deployment; the first one to run deploys it.
+# Every test here runs against the group's deployment; the first one to run deploys it.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("deployed")]
 LAYERS = ("network", "storage", "compute", "orchestration")
 
