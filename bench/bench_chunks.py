@@ -33,13 +33,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import publish  # noqa: E402
 from pipeline_cli.samples import write_bulk  # noqa: E402
+from stacks.config import PipelineConfig  # noqa: E402
 
 # AWS Lambda arm64 in us-east-2, per GB-second and per request (first pricing tier).
 ARM64_GB_SECOND = 0.0000133334
 REQUEST = 0.20 / 1_000_000
 SEED_LAMBDA_MONTH = 50.0
 DAY_BYTES = 500 * 10**9
-CHUNK_MEMORY_MB = 1769  # validate, dedupe and transform (stacks/config.py): one full vCPU
+FUNCTIONS = PipelineConfig().functions  # each step priced at the memory it is deployed with
 
 
 # ------------------------------------------------------------------ measurements (in a child)
@@ -288,21 +289,28 @@ def main() -> int:
     emit(f"| speed-up | {one / two:.2f}x | reports identical: {'yes' if identical else 'NO'} |")
     emit()
 
-    # A 500 GB day, in chunks of CHUNK_BYTES, each validated and transformed by a 1,769 MB
-    # function (one vCPU, assumed as fast as one core here), plus plan's scan at 1,024 MB.
+    # A 500 GB day, in chunks of CHUNK_BYTES: each validated and transformed by the functions'
+    # memory (1,769 MB is one vCPU, assumed as fast as one core here), plus plan's scan.
     chunks = DAY_BYTES / (chunk_mb * 1_000_000)
     chunk_seconds = both["seconds"]
+    validate_seconds, transform_seconds = both["validate_seconds"], both["seconds"] - both["validate_seconds"]
     plan_seconds = DAY_BYTES / (large_mb * 1_000_000 / planned["seconds"])
-    gb_seconds = chunks * chunk_seconds * CHUNK_MEMORY_MB / 1024 + plan_seconds * 1024 / 1024
+    gb_seconds = (
+        chunks * validate_seconds * FUNCTIONS["validate"].memory_mb
+        + chunks * transform_seconds * FUNCTIONS["transform"].memory_mb
+        + plan_seconds * FUNCTIONS["plan"].memory_mb
+    ) / 1024
     day_cost = gb_seconds * ARM64_GB_SECOND + chunks * 4 * REQUEST  # validate, dedupe, transform, Map child
     emit("| a 500 GB day (model from the figures above) | value |")
     emit("|---|---:|")
     emit(f"| chunks of {args.chunk_mib} MiB | {chunks:,.0f} |")
     emit(f"| chunk-seconds (validate + transform) | {chunks * chunk_seconds:,.0f} |")
-    emit(f"| plan's scan of the day's files (1,024 MB functions, one per job) | {plan_seconds:,.0f} s |")
+    plan_mb = FUNCTIONS["plan"].memory_mb
+    emit(f"| plan's scan of the day's files ({plan_mb:,} MB functions, one per job) | {plan_seconds:,.0f} s |")
+    running = PipelineConfig().throughput.max_running_jobs
     for concurrency in (10, 40, 100):
-        # An upper bound: the plans (4 jobs at a time) are not overlapped with other jobs' chunks.
-        hours = (chunks * chunk_seconds / concurrency + plan_seconds / 4) / 3600
+        # An upper bound: the plans (MAX_RUNNING_JOBS at a time) are not overlapped with other jobs' chunks.
+        hours = (chunks * chunk_seconds / concurrency + plan_seconds / running) / 3600
         emit(f"| wall clock at {concurrency} chunks in flight | {hours:.2f} h |")
     emit(f"| Lambda GB-seconds a day | {gb_seconds:,.0f} |")
     monthly = day_cost * 30
