@@ -18,7 +18,7 @@ from local.workspace import LOCAL_SETTINGS, SUFFIX, Target
 from pipeline_cli.deployment import Deployment
 from pipeline_cli.samples import write_transactions
 from tests.e2e.conftest import CAPACITY_GROUP
-from tests.e2e.jobs import FINISHED, assert_reconciled, upload_only
+from tests.e2e.jobs import DAYS, FINISHED, assert_reconciled, upload_only
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(CAPACITY_GROUP), pytest.mark.usefixtures("deployed")]
 FILES = 30
@@ -31,8 +31,7 @@ def _burst_files(tmp: Path) -> list[tuple[str, bytes]]:
     for n in range(FILES):
         rows = 9000 if n % 10 == 3 else 60 + n  # three of them several chunks long
         bad_every = 5 if n % 10 == 7 else 0  # three of them over the reject threshold
-        # A day's file books a few dates (the pipeline scenarios cover a year's fan-out).
-        sample = write_transactions(tmp / f"burst-{n:02d}.csv", rows=rows, bad_every=bad_every, days=3, seed=100 + n)
+        sample = write_transactions(tmp / f"burst-{n:02d}.csv", rows=rows, bad_every=bad_every, days=DAYS, seed=100 + n)
         files.append((f"incoming/burst/file-{n:02d}.csv", sample.read_bytes()))
     return files
 

@@ -21,6 +21,7 @@ from pipeline_cli.deployment import Deployment
 from pipeline_cli.progress import follow_job
 from pipeline_cli.run_cmd import upload
 from pipeline_cli.samples import write_transactions
+from tests.e2e.jobs import DAYS
 from tests.infra import workflows
 from tests.infra.synth import LAYERS
 
@@ -38,7 +39,11 @@ def environments() -> Iterator[tuple[Target, Target]]:
         with pytest.MonkeyPatch.context() as patch:
             for key, value in dev.aws_env.items():  # for the pipeline_cli calls in this process
                 patch.setenv(key, value)
-            dev.make("deploy-network")  # first alone: it fills the workspace's Terraform plugin cache
+            # One init first, alone: it fills the workspace's Terraform plugin cache, which two
+            # inits at once would race to write.
+            dev.make("synth", "build/terraform.rc")
+            warmed = dev.terraform("network", "init", "-input=false", "-no-color")
+            assert warmed.returncode == 0, warmed.stdout + warmed.stderr
             with ThreadPoolExecutor(2) as pool:
                 deploys = [
                     pool.submit(dev.make, "deploy"),
@@ -56,7 +61,7 @@ def environments() -> Iterator[tuple[Target, Target]]:
 def run_job(target: Target, job_id: str, tmp: Path, *, seed: int) -> tuple[dict[str, Any], Deployment]:
     """One file through one environment: uploaded under incoming/, started by its upload, followed."""
     deployment = Deployment.discover(target.suffix)
-    upload(deployment, file=write_transactions(tmp / f"{job_id}.csv", rows=60, seed=seed), job_id=job_id)
+    upload(deployment, file=write_transactions(tmp / f"{job_id}.csv", rows=60, days=DAYS, seed=seed), job_id=job_id)
     job = follow_job(deployment, job_id, say=lambda _line: None, timeout_seconds=300)
     assert job["status"] == "LOADED", job
     return job, deployment

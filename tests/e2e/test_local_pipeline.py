@@ -25,6 +25,7 @@ from pipeline_cli.progress import follow
 from pipeline_cli.samples import write_transactions
 from pipeline_cli.validate_cmd import validate_file
 from tests.e2e.jobs import (
+    DAYS,
     assert_reconciled,
     execution_story,
     published_versions,
@@ -78,7 +79,7 @@ def test_seed_payload_ends_rejected_with_its_record_quarantined(target: Target) 
 
 
 def test_an_upload_starts_its_job_with_no_start_call(target: Target, tmp_path: Path) -> None:
-    sample = write_transactions(tmp_path / "upload.csv", rows=600, bad_every=150, seed=3)
+    sample = write_transactions(tmp_path / "upload.csv", rows=600, bad_every=150, days=DAYS, seed=3)
     job_id = upload_only(target, "incoming/partner-a/2026-12-01.csv", sample.read_bytes())
     deployment = Deployment.discover(SUFFIX)
     job = wait_for_job(deployment, job_id)
@@ -123,7 +124,7 @@ def _execution_of(target: Target, job_id: str) -> dict[str, Any]:
 
 def test_the_same_event_delivered_twice_starts_one_job(target: Target, tmp_path: Path) -> None:
     deployment = Deployment.discover(SUFFIX)
-    sample = write_transactions(tmp_path / "twice.csv", rows=50, seed=4)
+    sample = write_transactions(tmp_path / "twice.csv", rows=50, days=DAYS, seed=4)
     job_id = upload_only(target, "incoming/partner-a/twice.csv", sample.read_bytes())
     job = wait_for_job(deployment, job_id)
     before = published_versions(target, deployment, job_id)
@@ -203,7 +204,8 @@ def test_file_over_the_reject_threshold_loads_nothing(target: Target, tmp_path: 
 
 def _chunked_file(path: Path) -> Path:
     """About 1.5 MB: duplicates across chunks, and a quoted field long enough to straddle every
-    possible chunk boundary near it."""
+    possible chunk boundary near it. Booked over a year: every chunk holds rows of most dates,
+    which the transform merges across chunks."""
     sample = write_transactions(path, rows=12_000, bad_every=400, seed=21)
     lines = sample.read_text().splitlines(keepends=True)
     long_text = "x" * 300_000  # longer than a chunk: some chunk's nominal end falls inside it
@@ -239,7 +241,7 @@ def _upload(sample: Path, **options: Any) -> dict[str, Any]:
 def test_a_transient_fault_in_one_chunk_is_retried(target: Target, tmp_path: Path) -> None:
     target.emulator.inject(f"pipeline-validate-{SUFFIX}", "Lambda.ServiceException", times=1)
     target.emulator.inject(f"pipeline-transform-{SUFFIX}", "Lambda.TooManyRequestsException", times=2)
-    sample = write_transactions(tmp_path / "transient.csv", rows=6000, seed=13)
+    sample = write_transactions(tmp_path / "transient.csv", rows=6000, days=DAYS, seed=13)
     job, deployment = run_job(_upload(sample))
     assert job["status"] == "LOADED" and int(job["plan"]["chunks"]) > 1
     assert_reconciled(target, job, deployment)
@@ -248,7 +250,7 @@ def test_a_transient_fault_in_one_chunk_is_retried(target: Target, tmp_path: Pat
 def test_a_chunk_that_fails_for_good_fails_the_job_then_a_rerun_completes_it(
     target: Target, alerts: Any, tmp_path: Path
 ) -> None:
-    sample = write_transactions(tmp_path / "fails.csv", rows=8000, seed=14)
+    sample = write_transactions(tmp_path / "fails.csv", rows=8000, days=DAYS, seed=14)
     job_input = _upload(sample)
     # More faults than every chunk's attempts together: one chunk exhausts its retries for sure.
     target.emulator.inject(f"pipeline-validate-{SUFFIX}", "Lambda.ServiceException", times=100)
