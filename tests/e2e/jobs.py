@@ -38,8 +38,9 @@ def run_job(
     return follow_job(deployment, job_input["jobId"], say=lambda _line: None, timeout_seconds=600), deployment
 
 
-# A day's file books a few dates. Spread over a year instead (the generator's default), each
-# file loads a partition for every few rows: the scenarios that are about that fan-out say so.
+# A day's file books a few dates. Spread over a year instead (the generator's default), a file
+# loads a partition for every few rows, about 0.25 s each here: a scenario that is about dates
+# says how many it needs.
 DAYS = 3
 
 

@@ -204,9 +204,9 @@ def test_file_over_the_reject_threshold_loads_nothing(target: Target, tmp_path: 
 
 def _chunked_file(path: Path) -> Path:
     """About 1.5 MB: duplicates across chunks, and a quoted field long enough to straddle every
-    possible chunk boundary near it. Booked over a year: every chunk holds rows of most dates,
-    which the transform merges across chunks."""
-    sample = write_transactions(path, rows=12_000, bad_every=400, seed=21)
+    possible chunk boundary near it. Booked over four weeks: every chunk holds rows of every
+    date, which the transform merges across chunks."""
+    sample = write_transactions(path, rows=12_000, bad_every=400, days=28, seed=21)
     lines = sample.read_text().splitlines(keepends=True)
     long_text = "x" * 300_000  # longer than a chunk: some chunk's nominal end falls inside it
     lines.insert(6000, f'TX-9999999999,ACC1,2026-01-01T00:00:00Z,1.00,USD,DEBIT,"{long_text}\nTX-8888,fake,row"\n')
