@@ -273,7 +273,7 @@ def test_a_chunk_that_fails_for_good_fails_the_job_then_a_rerun_completes_it(
     assert_reconciled(target, rerun, deployment)
     plan_id = rerun["plan"]["planId"]
     # Each chunk's summary written once over both runs: the chunks the failed run finished are reused.
-    # (Listed key by key: the plan's prefix holds more than a page of versions.)
+    # (Listed key by key: the plan's prefix can hold more than a page of versions, a part per date.)
     written = [
         len(
             s3.list_object_versions(
