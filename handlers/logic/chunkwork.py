@@ -132,6 +132,8 @@ def validate_chunk(
             raise ReconciliationError(
                 f"chunk {chunk.index}: validation read {summary.records} records, the plan counted {chunk.records}"
             )
+        # The id keys first: the tracker's memory is given back before the parts are written.
+        keys_written = _write_keys(tracker, partitions=partitions, directory=directory)
         parts = write_date_parts(valid.finish(), directory)
     finally:
         valid.spill.close()
@@ -144,7 +146,7 @@ def validate_chunk(
         summary=summary,
         dates=dates,
         quarantine_path=quarantine_path,
-        keys=_write_keys(tracker, partitions=partitions, directory=directory),
+        keys=keys_written,
     )
 
 
@@ -156,16 +158,22 @@ def _totals(totals: dict[str, tuple[int, int]]) -> CurrencyTotals:
 
 
 def _write_keys(tracker: DuplicateTracker, *, partitions: int, directory: str) -> dict[int, tuple[str, int]]:
-    high, low, lines = tracker.occurrences()
+    high, low, lines = tracker.release()
     written = {}
     assigned = partition_of(high, partitions)
-    for partition in np.unique(assigned).tolist():
-        mask = assigned == partition
+    order = np.argsort(assigned, kind="stable")  # by partition, in line order within each
+    counts = np.bincount(assigned, minlength=partitions)
+    del assigned
+    start = 0
+    for partition in np.flatnonzero(counts).tolist():
+        count = int(counts[partition])
+        picked = order[start : start + count]
         path = os.path.join(directory, f"ids-{partition:05d}.arrow")
-        table = pa.table([high[mask], low[mask], lines[mask]], schema=KEYS_SCHEMA)
+        table = pa.table([high[picked], low[picked], lines[picked]], schema=KEYS_SCHEMA)
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, KEYS_SCHEMA) as writer:
             writer.write_table(table)
-        written[partition] = (path, int(mask.sum()))
+        written[partition] = (path, count)
+        start += count
     return written
 
 

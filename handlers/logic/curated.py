@@ -21,6 +21,7 @@ from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -179,30 +180,52 @@ class RowGroupWriter:
         self._writer.close()
 
 
+# Daily totals are summed in int64, exactly: an amount is below 10**19 minor units (15 integer
+# digits and 4 fraction digits at most), so it is kept as two halves below SPLIT, which int64 sums
+# without overflow for up to MAX_GROUP_ROWS rows; carries move to the high half after every sum.
+SPLIT = 10**10
+MAX_GROUP_ROWS = 900_000_000
+_SUM_COLUMNS = ("rows", "debit_high", "debit_low", "credit_high", "credit_low")
+_GROUP_KEYS = [("account_id", "ascending"), ("currency", "ascending")]
+
+
+def minor_u64(minor: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Unsigned minor units (``MINOR_TYPE``, each below 2**64) as uint64, read from the decimal
+    buffer: its 128-bit little-endian values are (low word, high word) pairs, high word zero."""
+    minor = minor.combine_chunks() if isinstance(minor, pa.ChunkedArray) else minor
+    if minor.null_count:
+        raise ValueError("minor units must not be null")
+    words = np.frombuffer(minor.buffers()[1], dtype=np.uint64, count=2 * (minor.offset + len(minor)))
+    words = words[2 * minor.offset :]
+    if words[1::2].any():
+        raise ValueError("minor units outside 0 .. 2**64 - 1")
+    return words[0::2]
+
+
 @dataclass
 class DailyAggregator:
     """Per (account_id, currency) of one booking date: rows, debit, credit and net minor units,
-    summed exactly as decimal128. Partial results of large dates are merged by summing again."""
+    summed exactly. Batches are reduced a few hundred thousand rows at a time (sorted by the group
+    keys, summed between group boundaries); the partial results are reduced again at the end."""
 
     partials: list[pa.Table] = field(default_factory=list)
     pending: list[pa.Table] = field(default_factory=list)
     pending_rows: int = 0
 
-    _SUMS = ("debit", "credit", "net")
-
     def add(self, batch: pa.Table) -> None:
-        minor = batch.column("minor")
-        debit = pc.equal(batch.column("direction"), DEBIT)
-        zero = pa.scalar(Decimal(0), MINOR_TYPE)
+        high, low = np.divmod(minor_u64(batch.column("minor")), np.uint64(SPLIT))
+        high, low = high.astype(np.int64), low.astype(np.int64)
+        debit = pc.equal(batch.column("direction"), DEBIT).to_numpy(zero_copy_only=False)
         self.pending.append(
             pa.table(
                 {
                     "account_id": batch.column("account_id"),
                     "currency": batch.column("currency"),
-                    "rows": pa.nulls(batch.num_rows, pa.int64()).fill_null(1),
-                    "debit": pc.if_else(debit, minor, zero),
-                    "credit": pc.if_else(debit, zero, minor),
-                    "net": pc.if_else(debit, pc.negate(minor), minor),
+                    "rows": np.ones(batch.num_rows, dtype=np.int64),
+                    "debit_high": np.where(debit, high, 0),
+                    "debit_low": np.where(debit, low, 0),
+                    "credit_high": np.where(debit, 0, high),
+                    "credit_low": np.where(debit, 0, low),
                 }
             )
         )
@@ -222,31 +245,57 @@ class DailyAggregator:
             return DAILY_TOTALS_SCHEMA.empty_table()
         groups = self.partials[0] if len(self.partials) == 1 else _sum_groups(pa.concat_tables(self.partials))
         self.partials = []
-        groups = groups.sort_by([("account_id", "ascending"), ("currency", "ascending")])
         currency = groups.column("currency").combine_chunks()
         exponent = currency_exponents(currency)
-        text = {name: format_minor(groups.column(name).combine_chunks(), exponent) for name in self._SUMS}
+        debit, credit = _minor(groups, "debit"), _minor(groups, "credit")
+        net = pc.cast(pc.subtract(credit, debit), MINOR_TYPE)
+        debit, credit = pc.cast(debit, MINOR_TYPE), pc.cast(credit, MINOR_TYPE)
         return pa.table(
             {
                 "job_id": constant_strings(job_id, groups.num_rows),
                 "account_id": groups.column("account_id"),
                 "currency": currency,
                 "row_count": groups.column("rows"),
-                "debit_total": text["debit"],
-                "credit_total": text["credit"],
-                "net_total": text["net"],
+                "debit_total": format_minor(debit, exponent),
+                "credit_total": format_minor(credit, exponent),
+                "net_total": format_minor(net, exponent),
             },
             schema=DAILY_TOTALS_SCHEMA,
         )
 
 
 def _sum_groups(table: pa.Table) -> pa.Table:
-    summed = table.group_by(["account_id", "currency"], use_threads=False).aggregate(
-        [(name, "sum") for name in ("rows", "debit", "credit", "net")]
-    )
-    return summed.rename_columns({f"{name}_sum": name for name in ("rows", "debit", "credit", "net")}).select(
-        ["account_id", "currency", "rows", "debit", "credit", "net"]
-    )
+    """One row per (account_id, currency), sorted by them, with the sums' carries moved up."""
+    order = pc.sort_indices(table, sort_keys=_GROUP_KEYS)
+    account = table.column("account_id").take(order).combine_chunks()
+    currency = table.column("currency").take(order).combine_chunks()
+    boundary = np.ones(len(order), dtype=bool)
+    if len(order) > 1:
+        changed = pc.or_(
+            pc.not_equal(account.slice(1), account.slice(0, len(order) - 1)),
+            pc.not_equal(currency.slice(1), currency.slice(0, len(order) - 1)),
+        )
+        boundary[1:] = changed.to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(boundary)
+    indices = order.to_numpy()
+    sums = {name: np.add.reduceat(table.column(name).to_numpy()[indices], starts) for name in _SUM_COLUMNS}
+    if int(sums["rows"].max()) > MAX_GROUP_ROWS:
+        raise OverflowError(f"more than {MAX_GROUP_ROWS} rows of one account and currency on one booking date")
+    for side in ("debit", "credit"):
+        carry, sums[f"{side}_low"] = np.divmod(sums[f"{side}_low"], SPLIT)
+        sums[f"{side}_high"] = sums[f"{side}_high"] + carry
+    first = pa.array(starts)
+    return pa.table({"account_id": account.take(first), "currency": currency.take(first), **sums})
+
+
+_SPLIT_DECIMAL = pa.scalar(Decimal(SPLIT), pa.decimal128(11, 0))
+
+
+def _minor(groups: pa.Table, side: str) -> pa.Array:
+    """high * SPLIT + low of one side's sums, as exact decimal minor units (precision 32)."""
+    high = pc.cast(groups.column(f"{side}_high").combine_chunks(), pa.decimal128(19, 0))
+    low = pc.cast(groups.column(f"{side}_low").combine_chunks(), pa.decimal128(19, 0))
+    return pc.add(pc.multiply(high, _SPLIT_DECIMAL), low)
 
 
 def constant_strings(value: str, length: int) -> pa.Array:

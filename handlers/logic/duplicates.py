@@ -2,9 +2,12 @@
 
 Keys (``idkeys``) come in batches, in line order. Within a batch, the first occurrence of a key
 keeps its fate; against earlier batches, any occurrence of a key seen before is a duplicate. The
-keys seen so far are kept as a few sorted runs of (high, low) int64 pairs, merged by size (a log
-structure: O(log n) runs), so memory is 16 bytes per distinct id and a lookup is a binary search.
-Every occurrence is also kept with its line, for the job-wide duplicate step (``dedupe``).
+keys seen so far are kept as a few runs of (high, low) int64 pairs sorted by their high half,
+merged by size (a log structure: O(log n) runs), so memory is 16 bytes per distinct id and a
+lookup is a binary search. Two sorted runs are merged by a stable sort of their concatenation,
+which numpy does as a timsort: a linear merge, not a new sort. A batch is looked up in sorted
+order, so each binary search starts where the previous one ended. Every occurrence is also kept
+with its line, for the job-wide duplicate step (``dedupe``).
 """
 
 from __future__ import annotations
@@ -18,29 +21,22 @@ class _Run:
     __slots__ = ("high", "low")
 
     def __init__(self, high: np.ndarray, low: np.ndarray) -> None:
-        self.high, self.low = high, low  # sorted by (high, low), no repeated pair
+        self.high, self.low = high, low  # sorted by high, no repeated (high, low) pair
 
     def __len__(self) -> int:
         return len(self.high)
 
     def contains(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """Which (high, low) pairs are in the run; ``high`` sorted."""
         left = np.searchsorted(self.high, high, side="left")
-        right = np.searchsorted(self.high, high, side="right")
-        found = np.zeros(len(high), dtype=bool)
-        single = (right - left) == 1
-        found[single] = self.low[left[single]] == low[single]
-        for k in np.flatnonzero((right - left) > 1).tolist():  # high halves shared: rare
-            found[k] = bool(np.any(self.low[left[k] : right[k]] == low[k]))
+        at = np.minimum(left, len(self.high) - 1)
+        found = (self.high[at] == high) & (self.low[at] == low)
+        # Distinct keys sharing a high half (probability 2**-64 a pair) sit next to each other.
+        nxt = np.minimum(left + 1, len(self.high) - 1)
+        for k in np.flatnonzero(~found & (self.high[at] == high) & (self.high[nxt] == high)).tolist():
+            right = np.searchsorted(self.high, high[k], side="right")
+            found[k] = bool(np.any(self.low[left[k] : right] == low[k]))
         return found
-
-
-def _sorted_unique(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Order by (high, low, position) and the mask of entries repeating the previous pair."""
-    order = np.lexsort((np.arange(len(high)), low, high))
-    sorted_high, sorted_low = high[order], low[order]
-    repeated = np.zeros(len(high), dtype=bool)
-    repeated[1:] = (sorted_high[1:] == sorted_high[:-1]) & (sorted_low[1:] == sorted_low[:-1])
-    return order, repeated, np.stack((sorted_high, sorted_low))
 
 
 class DuplicateTracker:
@@ -50,17 +46,22 @@ class DuplicateTracker:
 
     def check(self, high: np.ndarray, low: np.ndarray, lines: np.ndarray) -> np.ndarray:
         """Which of these occurrences (in line order) repeat an earlier one. Records them all."""
-        if not len(high):
+        count = len(high)
+        if not count:
             return np.zeros(0, dtype=bool)
-        order, repeated, pairs = _sorted_unique(high, low)
-        seen = np.zeros(len(high), dtype=bool)
+        # By (high, low, position): a pair's first occurrence in the batch comes first.
+        order = np.lexsort((np.arange(count), low, high))
+        sorted_high, sorted_low = high[order], low[order]
+        repeated = np.zeros(count, dtype=bool)
+        repeated[1:] = (sorted_high[1:] == sorted_high[:-1]) & (sorted_low[1:] == sorted_low[:-1])
+        seen = np.zeros(count, dtype=bool)
         for run in self._runs:
-            seen |= run.contains(high, low)
-        duplicate = seen.copy()
-        duplicate[order[repeated]] = True
-        keep = ~repeated & ~seen[order]  # keys new to this chunk, once each
+            seen |= run.contains(sorted_high, sorted_low)
+        keep = ~repeated & ~seen  # keys new to this chunk, once each
         if keep.any():
-            self._add(_Run(pairs[0][keep], pairs[1][keep]))
+            self._add(_Run(sorted_high[keep], sorted_low[keep]))
+        duplicate = np.empty(count, dtype=bool)
+        duplicate[order] = seen | repeated
         self._occurrences.append((high, low, np.asarray(lines, dtype=np.int64)))
         return duplicate
 
@@ -70,12 +71,17 @@ class DuplicateTracker:
         while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
             last, previous = runs.pop(), runs.pop()
             high = np.concatenate((previous.high, last.high))
-            low = np.concatenate((previous.low, last.low))
-            order = np.lexsort((low, high))
-            runs.append(_Run(high[order], low[order]))  # disjoint: each key is added once
+            order = np.argsort(high, kind="stable")  # two sorted runs: timsort merges them
+            runs.append(_Run(high[order], np.concatenate((previous.low, last.low))[order]))
 
-    def occurrences(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(high, low, line) of every occurrence checked, in line order."""
-        if not self._occurrences:
-            return _EMPTY, _EMPTY, _EMPTY
-        return tuple(np.concatenate(parts) for parts in zip(*self._occurrences, strict=True))  # type: ignore[return-value]
+    def release(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The occurrences, the tracker emptied: each column's batches are freed once joined."""
+        self._runs = []
+        columns = [list(parts) for parts in zip(*self._occurrences, strict=True)] or [[], [], []]
+        self._occurrences = []
+        joined = []
+        while columns:
+            parts = columns.pop(0)
+            joined.append(np.concatenate(parts) if parts else _EMPTY)
+            del parts
+        return joined[0], joined[1], joined[2]

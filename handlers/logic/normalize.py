@@ -8,6 +8,7 @@ so sums cannot come near 38 digits), texts are made from those integers, never f
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,6 +25,7 @@ _EXPONENTS = pa.array([CURRENCY_EXPONENTS[code] for code in sorted(CURRENCY_EXPO
 # Arrow prints a decimal in plain notation while its adjusted exponent is >= -6, i.e. always for
 # scales up to 6 (ISO 4217 minor units are 0-4); larger scales fall back to Python formatting.
 _MAX_ARROW_SCALE = 6
+_ZERO = pa.scalar(0, pa.int8()).cast(MINOR_TYPE)
 
 
 def currency_exponents(currency: pa.Array) -> pa.Array:
@@ -35,16 +37,24 @@ def currency_exponents(currency: pa.Array) -> pa.Array:
     return pc.take(_EXPONENTS, position)
 
 
-def _per_exponent(exponent: pa.Array, result_type: pa.DataType, convert) -> pa.Array:
-    """Apply ``convert(mask, e)`` (values of the rows with that exponent) and scatter the results."""
-    distinct = pc.unique(exponent).to_pylist()
+def _per_exponent(exponent: pa.Array, values: pa.Array, convert) -> pa.Array:
+    """``convert(v, e)`` applied to the values of each exponent ``e``, in the values' order.
+
+    Rows are grouped by exponent with one stable sort, converted group by group, and put back
+    in place with one take (a file may mix currencies of several exponents)."""
+    exponents = exponent.to_numpy(zero_copy_only=False)
+    distinct = np.unique(exponents)
     if len(distinct) == 1:
-        return convert(None, distinct[0])
-    result = pa.nulls(len(exponent), result_type)
-    for e in distinct:
-        mask = pc.equal(exponent, pa.scalar(e, pa.int8()))
-        result = pc.replace_with_mask(result, mask, convert(mask, e))
-    return result
+        return convert(values, int(distinct[0]))
+    order = np.argsort(exponents, kind="stable")
+    bounds = np.searchsorted(exponents[order], distinct).tolist() + [len(order)]
+    pieces = [
+        convert(values.take(pa.array(order[start:stop])), int(e))
+        for e, start, stop in zip(distinct.tolist(), bounds, bounds[1:], strict=False)
+    ]
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return pa.concat_arrays(pieces).take(pa.array(inverse))
 
 
 def minor_units(amount: pa.Array, exponent: pa.Array) -> pa.Array:
@@ -52,27 +62,21 @@ def minor_units(amount: pa.Array, exponent: pa.Array) -> pa.Array:
 
     The cast to the currency's scale fails (never rounds) if an amount has more fraction digits
     than the currency allows."""
-
-    def convert(mask, e):
-        values = amount if mask is None else amount.filter(mask)
-        return pc.cast(values, pa.decimal128(38, e)).view(MINOR_TYPE)
-
-    return _per_exponent(exponent, MINOR_TYPE, convert)
+    return _per_exponent(exponent, amount, lambda values, e: pc.cast(values, pa.decimal128(38, e)).view(MINOR_TYPE))
 
 
 def format_minor(minor: pa.Array, exponent: pa.Array) -> pa.Array:
     """Integer minor units -> decimal text with exactly ``exponent`` fraction digits, like
     :func:`format_minor_units` (1250, 2 -> "12.50"; -5, 2 -> "-0.05"; 0 -> "0.00")."""
 
-    def convert(mask, e):
-        values = minor if mask is None else minor.filter(mask)
+    def convert(values, e):
         if e > _MAX_ARROW_SCALE:
             return pa.array(
                 [format_minor_units(minor_units=int(v), exponent=e) for v in values.to_pylist()], pa.string()
             )
         return pc.cast(values.view(pa.decimal128(38, e)), pa.string())
 
-    return _per_exponent(exponent, pa.string(), convert)
+    return _per_exponent(exponent, minor, convert)
 
 
 def _array(column) -> pa.Array:
@@ -89,7 +93,11 @@ def normalize_batch(batch: pa.RecordBatch | pa.Table) -> pa.Table:
     exponent = currency_exponents(currency)
     minor = minor_units(col("amount"), exponent)
     direction = col("direction")
-    signed_minor = pc.if_else(pc.equal(direction, DEBIT), pc.negate(minor), minor)
+    debit = pc.equal(direction, DEBIT)
+    signed_minor = pc.if_else(debit, pc.negate(minor), minor)
+    amount = format_minor(minor, exponent)
+    # A debit's text is its amount's with a minus, except for zero (never "-0.00").
+    minus = pc.if_else(pc.and_(debit, pc.not_equal(minor, _ZERO)), "-", "")
     return pa.table(
         {
             "source_line": pc.cast(col("line"), pa.int64()),
@@ -97,8 +105,8 @@ def normalize_batch(batch: pa.RecordBatch | pa.Table) -> pa.Table:
             "account_id": col("account_id"),
             "booked_at": booked_at,
             "booking_date": pc.cast(booked_at, pa.date32()),
-            "amount": format_minor(minor, exponent),
-            "signed_amount": format_minor(signed_minor, exponent),
+            "amount": amount,
+            "signed_amount": pc.binary_join_element_wise(minus, amount, ""),
             "currency": currency,
             "minor_units": exponent,
             "direction": direction,

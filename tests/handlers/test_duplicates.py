@@ -55,7 +55,7 @@ def _check(tracker: DuplicateTracker, keys, batches) -> None:
         lines = np.arange(line, line + len(ids))
         line += len(ids)
         assert tracker.check(high, low, lines).tolist() == expected, ids
-    assert len(tracker.occurrences()[0]) == line
+    assert len(tracker.release()[0]) == line
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
