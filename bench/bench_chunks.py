@@ -8,8 +8,10 @@ has) outside the repository. Every measurement runs in a fresh subprocess, which
 peak RSS (VmHWM: the rusage of a child spawned by vfork starts at its parent's peak):
 
 * per chunk: csv.reader over the chunk's bytes (the yardstick), validate (the validate function's
-  work: plan's chunk read, every rule, quarantine, per-date parts, id keys), validate + transform
-  (and each of the chunk's dates written as Parquet with its daily totals);
+  work: plan's chunk read, every rule, quarantine, per-date parts, id keys), then transform of the
+  parts it left (each of the chunk's dates written as Parquet with its daily totals) in a process
+  of its own, as the two are separate functions; validate + transform is their sum, its peak the
+  larger of the two;
 * the same chunk work on the last chunk of a small and of a large file (flat memory);
 * the duplicate step on one id partition of 1 and of 4 million occurrences (bounded by partition);
 * `pipeline validate --jobs 1` and `--jobs 2` on the 1 GB file, with the reports compared;
@@ -51,8 +53,8 @@ def _plan(path: str, chunk_bytes: int):
     return plan_source(file_blocks(path), fmt="csv", chunk_bytes=chunk_bytes)
 
 
-def _chunk_work(path: str, chunk_bytes: int, which: int, *, transform: bool) -> dict:
-    from handlers.logic import curated
+def _validate(path: str, which: int, work: str) -> dict:
+    """The validate function's work on one chunk; its date parts are left in ``work``."""
     from handlers.logic.chunkwork import validate_chunk
     from handlers.logic.idkeys import IdKeys, new_seed
     from handlers.logic.localjob import RangeReader
@@ -60,37 +62,46 @@ def _chunk_work(path: str, chunk_bytes: int, which: int, *, transform: bool) -> 
 
     plan = json.loads(os.environ["BENCH_PLAN"])
     chunk = _chunk_from(plan["chunks"][which])
-    with tempfile.TemporaryDirectory() as work:
-        started = time.perf_counter()
-        reader = RangeReader(path, chunk.start, chunk.end)
-        result = validate_chunk(
-            raw=CountingReader(reader),
-            fmt="csv",
-            header=plan["header"],
-            chunk=chunk,
-            keys=IdKeys(new_seed()),
-            partitions=plan["partitions"],
-            directory=os.path.join(work, "chunk"),
-            first_record=which == 0,
-        )
-        reader.close()
-        validated = time.perf_counter() - started
-        rows = 0
-        if transform:
-            for day, entry in sorted(result.dates.items()):
-                out = os.path.join(work, f"date-{day}")
-                os.makedirs(out)
-                written = curated.write_date(parts=[entry["path"]], job_id="bench", booking_date=day, directory=out)
-                rows += sum(count for _, count in written.files)
-            assert rows == result.summary.valid, "transform lost rows"
-        return {
-            "seconds": time.perf_counter() - started,
-            "validate_seconds": validated,
-            "bytes": chunk.end - chunk.start,
-            "records": result.summary.records,
-            "valid": result.summary.valid,
-            "dates": len(result.dates),
-        }
+    started = time.perf_counter()
+    reader = RangeReader(path, chunk.start, chunk.end)
+    result = validate_chunk(
+        raw=CountingReader(reader),
+        fmt="csv",
+        header=plan["header"],
+        chunk=chunk,
+        keys=IdKeys(new_seed()),
+        partitions=plan["partitions"],
+        directory=os.path.join(work, "chunk"),
+        first_record=which == 0,
+    )
+    reader.close()
+    seconds = time.perf_counter() - started
+    dates = {day: entry["path"] for day, entry in result.dates.items()}
+    Path(work, "dates.json").write_text(json.dumps({"dates": dates, "valid": result.summary.valid}))
+    return {
+        "seconds": seconds,
+        "bytes": chunk.end - chunk.start,
+        "records": result.summary.records,
+        "valid": result.summary.valid,
+        "dates": len(result.dates),
+    }
+
+
+def _transform(work: str) -> dict:
+    """The transform function's work on the chunk's dates (each date in the deployment is one
+    invocation over every chunk's part of it; here the one chunk's parts)."""
+    from handlers.logic import curated
+
+    written = json.loads(Path(work, "dates.json").read_text())
+    started = time.perf_counter()
+    rows = 0
+    for day, part in sorted(written["dates"].items()):
+        out = os.path.join(work, f"date-{day}")
+        os.makedirs(out)
+        result = curated.write_date(parts=[part], job_id="bench", booking_date=day, directory=out)
+        rows += sum(count for _, count in result.files)
+    assert rows == written["valid"], "transform lost rows"
+    return {"seconds": time.perf_counter() - started, "rows": rows}
 
 
 def _chunk_from(item: dict):
@@ -148,8 +159,10 @@ def own_peak_rss_mb() -> float:
 def measure(mode: str, args: list[str]) -> dict:
     if mode == "csv_reader":
         return _csv_reader(args[0], int(args[1]), int(args[2]))
-    if mode in ("validate", "validate_transform"):
-        return _chunk_work(args[0], int(args[1]), int(args[2]), transform=mode == "validate_transform")
+    if mode == "validate":
+        return _validate(args[0], int(args[1]), args[2])
+    if mode == "transform":
+        return _transform(args[0])
     if mode == "dedupe":
         return _dedupe(int(args[0]), int(args[1]))
     if mode == "plan":
@@ -169,6 +182,14 @@ def run_child(mode: str, *args: object, env: dict[str, str] | None = None) -> di
     if process.wait() != 0:
         raise SystemExit(f"{mode} {args} failed")
     return json.loads(output)
+
+
+def chunk_steps(path: str, which: int, env: dict[str, str]) -> tuple[dict, dict]:
+    """Validate, then transform, one chunk, each in its own process as in the deployment."""
+    with tempfile.TemporaryDirectory() as work:
+        validate = run_child("validate", path, which, work, env=env)
+        transform = run_child("transform", work)
+    return validate, transform
 
 
 def plan_env(path: str, chunk_bytes: int) -> tuple[dict[str, str], dict]:
@@ -241,8 +262,9 @@ def main() -> int:
     item = plan["chunks"][middle]
     chunk_mb = (item["end"] - item["start"]) / 1_000_000
     yardstick = run_child("csv_reader", files[jobs_mb], item["start"], item["end"])
-    validate = run_child("validate", files[jobs_mb], chunk_bytes, middle, env=env)
-    both = run_child("validate_transform", files[jobs_mb], chunk_bytes, middle, env=env)
+    validate, transform = chunk_steps(files[jobs_mb], middle, env)
+    both = {"seconds": validate["seconds"] + transform["seconds"]}
+    both["peak_rss_mb"] = max(validate["peak_rss_mb"], transform["peak_rss_mb"])
     base = chunk_mb / yardstick["seconds"]
     emit(
         f"One chunk of `CHUNK_BYTES` = {args.chunk_mib} MiB ({chunk_mb:.1f} MB, {validate['records']:,} records, "
@@ -252,7 +274,7 @@ def main() -> int:
     emit("| per chunk | seconds | MB/s | ratio to csv.reader | peak RSS MB |")
     emit("|---|---:|---:|---:|---:|")
     emit(f"| bare csv.reader loop | {yardstick['seconds']:.2f} | {base:.1f} | 1.00x | {yardstick['peak_rss_mb']:.0f} |")
-    for label, result in (("validate", validate), ("validate + transform", both)):
+    for label, result in (("validate", validate), ("transform", transform), ("validate + transform", both)):
         speed = chunk_mb / result["seconds"]
         emit(f"| {label} | {result['seconds']:.2f} | {speed:.1f} | {speed / base:.2f}x | {result['peak_rss_mb']:.0f} |")
     emit()
@@ -262,8 +284,9 @@ def main() -> int:
     for size in (small_mb, large_mb):
         size_env, size_plan = plan_env(files[size], chunk_bytes)
         last = len(size_plan["chunks"]) - 1
-        result = run_child("validate_transform", files[size], chunk_bytes, last, env=size_env)
-        emit(f"| {size:g} MB file | {last + 1} | {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} |")
+        steps = chunk_steps(files[size], last, size_env)
+        seconds, peak = sum(step["seconds"] for step in steps), max(step["peak_rss_mb"] for step in steps)
+        emit(f"| {size:g} MB file | {last + 1} | {seconds:.2f} | {peak:.0f} |")
     planned = run_child("plan", files[large_mb], chunk_bytes)
     emit(
         f"| plan of the whole {large_mb:g} MB file (quote-parity scan, SHA-256) | {planned['chunks']} | "
@@ -293,7 +316,7 @@ def main() -> int:
     # memory (1,769 MB is one vCPU, assumed as fast as one core here), plus plan's scan.
     chunks = DAY_BYTES / (chunk_mb * 1_000_000)
     chunk_seconds = both["seconds"]
-    validate_seconds, transform_seconds = both["validate_seconds"], both["seconds"] - both["validate_seconds"]
+    validate_seconds, transform_seconds = validate["seconds"], transform["seconds"]
     plan_seconds = DAY_BYTES / (large_mb * 1_000_000 / planned["seconds"])
     gb_seconds = (
         chunks * validate_seconds * FUNCTIONS["validate"].memory_mb

@@ -53,7 +53,8 @@ SPILL_SCHEMA = pa.schema(
     [field for field in TRANSACTION_SCHEMA if field.name != "job_id"]
     + [pa.field(schema.BOOKING_DATE.name, _ARROW_TYPES[schema.DATE]), pa.field("minor", MINOR_TYPE)]
 )
-SPILL_ROWS = 128 * 1024  # rows sorted by date at a time in pass 1
+SPILL_ROWS = 64 * 1024  # rows sorted by date at a time in pass 1
+PART_BATCH_ROWS = 32 * 1024  # rows of a staging part written at a time (transform regroups them)
 ROW_GROUP_ROWS = 128 * 1024
 DAILY_ROW_GROUP_ROWS = 64 * 1024
 AGGREGATE_ROWS = 256 * 1024  # rows of one date aggregated at a time (partial sums merged exactly)
@@ -237,6 +238,7 @@ class DailyAggregator:
         if self.pending:
             self.partials.append(_sum_groups(pa.concat_tables(self.pending)))
             self.pending, self.pending_rows = [], 0
+            pa.default_memory_pool().release_unused()  # mimalloc otherwise keeps what a reduction freed
 
     def result(self, job_id: str) -> pa.Table:
         """The date's rows of DAILY_TOTALS_SCHEMA, sorted by account_id then currency."""
@@ -319,7 +321,7 @@ def write_date_parts(spill: DateSpill, directory: str) -> dict[str, tuple[str, i
         path = os.path.join(directory, f"{schema.BOOKING_DATE.name}={iso}.arrow")
         totals: dict[str, tuple[int, int]] = {}
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, SPILL_SCHEMA, options=_PART_OPTIONS) as writer:
-            for table in spill.chunks(day, ROW_GROUP_ROWS):
+            for table in spill.chunks(day, PART_BATCH_ROWS):
                 writer.write_table(table)
                 for currency, (rows, minor) in currency_sums(table).items():
                     before = totals.get(currency, (0, 0))

@@ -5,6 +5,7 @@ import random
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from handlers.logic import curated
 from handlers.logic.amounts import format_minor_units
@@ -199,3 +200,15 @@ def test_line_breaks_and_carriage_returns_in_descriptions_survive_the_chain(aws,
     local = tmp_path / "cr.parquet"
     local.write_bytes(read_object(aws, manifest["files"][0]["key"]))
     assert pq.read_table(local).column("description").to_pylist() == ["row 1", text, "row 3"]
+
+
+def test_daily_totals_refuse_a_group_too_large_to_sum_exactly(monkeypatch):
+    """int64 halves sum exactly up to MAX_GROUP_ROWS rows a group; beyond, an error, never a wrap."""
+    monkeypatch.setattr(curated, "MAX_GROUP_ROWS", 2)
+    batch = normalize_batch(
+        staging_table([(n, f"T{n}", "ACC1", "2024-01-01T00:00:00Z", "9.99", "USD", "DEBIT", "", "") for n in range(3)])
+    )
+    aggregator = curated.DailyAggregator()
+    aggregator.add(batch)
+    with pytest.raises(OverflowError, match="rows of one account and currency"):
+        aggregator.result("j1")
