@@ -11,26 +11,37 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 def late_occurrences(shards: list[tuple[int, pa.Table]]) -> dict[int, list[int]]:
-    """Chunk -> sorted lines of its late duplicates, from (chunk, occurrences) of one partition."""
-    tables = [
-        table.append_column("chunk", pa.array(np.full(table.num_rows, chunk, dtype=np.int64)))
-        for chunk, table in shards
-        if table.num_rows
-    ]
-    if len(tables) < 2:
+    """Chunk -> sorted lines of its late duplicates, from (chunk, occurrences) of one partition.
+
+    Sorting by (high, low, chunk) puts each key's occurrences together, its first chunk first:
+    an occurrence is late when its chunk is after the chunk that starts its key's run."""
+    shards = sorted(((chunk, table) for chunk, table in shards if table.num_rows), key=lambda shard: shard[0])
+    if len(shards) < 2:
         return {}
-    occurrences = pa.concat_tables(tables)
-    firsts = occurrences.group_by(["high", "low"], use_threads=False).aggregate([("chunk", "min"), ("chunk", "max")])
-    shared = firsts.filter(pc.not_equal(firsts["chunk_min"], firsts["chunk_max"]))
-    if shared.num_rows == 0:
+    column = lambda name: np.concatenate([table.column(name).to_numpy() for _, table in shards])  # noqa: E731
+    high, low = column("high"), column("low")
+    chunks = np.concatenate([np.full(table.num_rows, chunk, dtype=np.int64) for chunk, table in shards])
+    # The shards are in chunk order, so a stable sort by the high half alone orders each key's
+    # occurrences by chunk; only keys sharing a high half (probability 2**-64 a pair) need the
+    # full sort, and then it is done for all.
+    order = np.argsort(high, kind="stable")
+    sorted_high, sorted_low = high[order], low[order]
+    same_high = sorted_high[1:] == sorted_high[:-1]
+    if np.any(same_high & (sorted_low[1:] != sorted_low[:-1])):
+        order = np.lexsort((chunks, low, high))
+        sorted_high, sorted_low = high[order], low[order]
+    high, low, chunks = sorted_high, sorted_low, chunks[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1])
+    first_chunk = chunks[starts][np.cumsum(starts) - 1]
+    late = np.flatnonzero(chunks > first_chunk)
+    if not len(late):
         return {}
-    joined = occurrences.join(shared.select(["high", "low", "chunk_min"]), keys=["high", "low"], join_type="inner")
-    late = joined.filter(pc.greater(joined["chunk"], joined["chunk_min"]))
+    lines = column("line")[order[late]]
     result: dict[int, list[int]] = {}
-    for chunk, line in zip(late["chunk"].to_pylist(), late["line"].to_pylist(), strict=True):
+    for chunk, line in zip(chunks[late].tolist(), lines.tolist(), strict=True):
         result.setdefault(chunk, []).append(line)
     return {chunk: sorted(lines) for chunk, lines in sorted(result.items())}

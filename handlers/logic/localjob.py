@@ -83,6 +83,11 @@ def _validate(job: _Job, chunk: Chunk, late: list[int] | None) -> ChunkResult:
         reader.close()
 
 
+def _late_in_partition(shards: list[tuple[int, str]]) -> dict[int, list[int]]:
+    """Lines, per chunk, of the occurrences of one id partition that repeat an earlier chunk's."""
+    return late_occurrences([(chunk, read_keys(path)) for chunk, path in shards])
+
+
 @dataclass
 class JobResult:
     plan: SourcePlan
@@ -115,9 +120,12 @@ def validate_file(
     with _executor(jobs) as pool:
         results = list(pool.map(_validate, [job] * len(plan.chunks), plan.chunks, [None] * len(plan.chunks)))
         late: dict[int, list[int]] = {}
-        for partition in range(partitions if len(results) > 1 else 0):
-            shards = [(r.chunk, read_keys(r.keys[partition][0])) for r in results if partition in r.keys]
-            for chunk, lines in late_occurrences(shards).items():
+        shards = [
+            [(r.chunk, r.keys[partition][0]) for r in results if partition in r.keys]
+            for partition in range(partitions if len(results) > 1 else 0)
+        ]
+        for found in pool.map(_late_in_partition, shards):  # the duplicate step, a partition at a time
+            for chunk, lines in found.items():
                 late.setdefault(chunk, []).extend(lines)
         again = sorted(late)
         for result in pool.map(

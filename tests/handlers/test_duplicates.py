@@ -89,4 +89,20 @@ def test_late_occurrences_are_the_later_chunks_of_a_key():
         (2, shard(["A", "C", "D"], [20, 21, 22])),
     ]
     assert late_occurrences(shards) == {1: [10], 2: [20, 21]}
+    assert late_occurrences(shards[::-1]) == {1: [10], 2: [20, 21]}  # shards in any order
     assert late_occurrences(shards[:1]) == {}
+
+
+def test_late_occurrences_of_keys_sharing_a_high_half():
+    """Distinct keys with one high half, interleaved across chunks: each key keeps its own first chunk."""
+
+    def shard(pairs):
+        high, low, line = zip(*pairs, strict=True)
+        return pa.table({"high": pa.array(high, pa.int64()), "low": pa.array(low, pa.int64()), "line": line})
+
+    shards = [
+        (0, shard([(7, 1, 2), (7, 2, 3)])),
+        (1, shard([(7, 2, 10), (7, 3, 11), (7, 1, 12), (7, 3, 13)])),
+        (2, shard([(7, 3, 20), (7, 4, 21), (7, 1, 22)])),
+    ]
+    assert late_occurrences(shards) == {1: [10, 12], 2: [20, 22]}
