@@ -60,7 +60,9 @@ def validate_file(
             with open(path, "wb") as copy:
                 for block in iter(lambda: sys.stdin.buffer.read(1 << 20), b""):
                     copy.write(block)
-        result = validate_in_chunks(path=path, fmt=fmt, directory=work, chunk_bytes=chunk_bytes, jobs=jobs)
+        result = validate_in_chunks(
+            path=path, fmt=fmt, directory=work, chunk_bytes=chunk_bytes, jobs=jobs, stage_valid=False
+        )
         rejects = [
             {"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]}
             for entry in result.rejects()

@@ -101,8 +101,10 @@ def validate_chunk(
     first_record: bool,
     late_duplicates: np.ndarray | None = None,
     on_reject: Callable[[dict], object] | None = None,
+    stage_valid: bool = True,
 ) -> ChunkResult:
-    """Validate ``raw`` (exactly the chunk's bytes) into ``directory``."""
+    """Validate ``raw`` (exactly the chunk's bytes) into ``directory``. Without ``stage_valid``
+    (a check that only reports), valid rows are counted and summed but not normalised or kept."""
     os.makedirs(directory, exist_ok=True)
     quarantine_path = os.path.join(directory, "quarantine.jsonl")
     tracker = DuplicateTracker()
@@ -125,7 +127,7 @@ def validate_chunk(
                 first_line=chunk.first_line,
                 first_record=first_record,
                 allow_empty=True,
-                on_valid_table=valid.add,
+                on_valid_table=valid.add if stage_valid else None,
                 on_reject=reject,
             )
         if summary.records != chunk.records:
@@ -134,7 +136,7 @@ def validate_chunk(
             )
         # The id keys first: the tracker's memory is given back before the parts are written.
         keys_written = _write_keys(tracker, partitions=partitions, directory=directory)
-        parts = write_date_parts(valid.finish(), directory)
+        parts = write_date_parts(valid.finish(), directory) if stage_valid else {}
     finally:
         valid.spill.close()
     dates = {

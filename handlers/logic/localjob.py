@@ -62,6 +62,7 @@ class _Job:
     partitions: int
     directory: str
     first_record: int  # index of the chunk holding the file's first record (JSON Lines)
+    stage_valid: bool  # keep the valid rows' date parts (a check that only reports does not)
 
 
 def _validate(job: _Job, chunk: Chunk, late: list[int] | None) -> ChunkResult:
@@ -78,6 +79,7 @@ def _validate(job: _Job, chunk: Chunk, late: list[int] | None) -> ChunkResult:
             directory=os.path.join(job.directory, f"chunk-{chunk.index:06d}{suffix}"),
             first_record=chunk.index == job.first_record,
             late_duplicates=np.array(late, dtype=np.int64) if late else None,
+            stage_valid=job.stage_valid,
         )
     finally:
         reader.close()
@@ -110,14 +112,19 @@ def validate_file(
     chunk_bytes: int = CHUNK_BYTES,
     jobs: int = 1,
     partition_records: int = DEDUP_PARTITION_RECORDS,
+    stage_valid: bool = True,
 ) -> JobResult:
     """Validate the file at ``path`` in chunks of ``chunk_bytes`` on ``jobs`` processes, keeping
-    each chunk's outputs under ``directory``."""
-    plan = plan_source(file_blocks(path), fmt=fmt, chunk_bytes=chunk_bytes)
-    partitions = 1 if len(plan.chunks) == 1 else max(1, math.ceil(plan.records / partition_records))
-    first_record = next((c.index for c in plan.chunks if c.records), 0) if fmt == JSONL_FORMAT else 0
-    job = _Job(path, fmt, plan.header, new_seed(), partitions, directory, first_record)
+    each chunk's outputs under ``directory`` (the valid rows' date parts only with ``stage_valid``)."""
     with _executor(jobs) as pool:
+        for _ in range(jobs if jobs > 1 else 0):  # the processes start (and import) while this one plans
+            pool.submit(int)
+        plan = plan_source(file_blocks(path), fmt=fmt, chunk_bytes=chunk_bytes)
+        # No partition above partition_records, and a multiple of the processes: they finish together.
+        needed = max(1, math.ceil(plan.records / partition_records))
+        partitions = 1 if len(plan.chunks) == 1 else max(1, jobs) * math.ceil(needed / max(1, jobs))
+        first_record = next((c.index for c in plan.chunks if c.records), 0) if fmt == JSONL_FORMAT else 0
+        job = _Job(path, fmt, plan.header, new_seed(), partitions, directory, first_record, stage_valid)
         results = list(pool.map(_validate, [job] * len(plan.chunks), plan.chunks, [None] * len(plan.chunks)))
         late: dict[int, list[int]] = {}
         shards = [
