@@ -54,7 +54,7 @@ SPILL_SCHEMA = pa.schema(
     + [pa.field(schema.BOOKING_DATE.name, _ARROW_TYPES[schema.DATE]), pa.field("minor", MINOR_TYPE)]
 )
 SPILL_ROWS = 64 * 1024  # rows sorted by date at a time in pass 1
-PART_BATCH_ROWS = 32 * 1024  # rows of a staging part written at a time (transform regroups them)
+PART_BATCH_ROWS = 32 * 1024  # rows of a staging part written or read at a time (row groups are regrouped)
 ROW_GROUP_ROWS = 128 * 1024
 DAILY_ROW_GROUP_ROWS = 64 * 1024
 AGGREGATE_ROWS = 256 * 1024  # rows of one date aggregated at a time (partial sums merged exactly)
@@ -396,7 +396,7 @@ def write_date(*, parts: list[str], job_id: str, booking_date: str, directory: s
 
 
 def _part_batches(parts: list[str]):
-    """The rows of the parts in order, as tables of about ROW_GROUP_ROWS rows."""
+    """The rows of the parts in order, as tables of about PART_BATCH_ROWS rows."""
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     for path in parts:
@@ -406,7 +406,7 @@ def _part_batches(parts: list[str]):
                 batch = reader.get_batch(number)
                 pending.append(batch)
                 pending_rows += batch.num_rows
-                if pending_rows >= ROW_GROUP_ROWS:
+                if pending_rows >= PART_BATCH_ROWS:
                     yield pa.Table.from_batches(pending).combine_chunks()
                     pending, pending_rows = [], 0
     if pending:
