@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -105,14 +106,12 @@ def parse_block(block: bytes, names: list[str]) -> ParsedBlock | None:
 
 def table_row_lines(num_rows: int, invalid_numbers: list[int]) -> pa.Array:
     """1-based physical row number (within the block) of each table row."""
-    index = pa.array(range(num_rows), pa.int64()) if num_rows else pa.array([], pa.int64())
-    ones = pc.add(index, 1)
+    index = np.arange(num_rows, dtype=np.int64)
     if not invalid_numbers:
-        return ones
+        return pa.array(index + 1)
     # Table rows at or after position (number - 1 - j) of the j-th skipped row are shifted by one.
-    thresholds = pa.array([number - 1 - j for j, number in enumerate(sorted(invalid_numbers))], pa.int64())
-    shift = pc.search_sorted(thresholds, index, side="right")
-    return pc.add(ones, pc.cast(shift, pa.int64()))
+    thresholds = np.array([number - 1 - j for j, number in enumerate(sorted(invalid_numbers))], dtype=np.int64)
+    return pa.array(index + 1 + np.searchsorted(thresholds, index, side="right"))
 
 
 def prefilter(columns: dict[str, pa.Array], num_rows: int) -> tuple[pa.Array, pa.Array]:
