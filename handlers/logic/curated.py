@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from handlers.logic.normalize import DEBIT, MINOR_TYPE, currency_exponents, format_minor
+from handlers.logic.normalize import DEBIT, MINOR_TYPE, SPLIT, currency_exponents, decimal_halves, format_minor
 from lake import schema
 
 _ARROW_TYPES = {
@@ -181,26 +181,11 @@ class RowGroupWriter:
         self._writer.close()
 
 
-# Daily totals are summed in int64, exactly: an amount is below 10**19 minor units (15 integer
-# digits and 4 fraction digits at most), so it is kept as two halves below SPLIT, which int64 sums
-# without overflow for up to MAX_GROUP_ROWS rows; carries move to the high half after every sum.
-SPLIT = 10**10
+# Daily totals are summed as int64 halves (normalize.SPLIT), exactly for up to MAX_GROUP_ROWS rows
+# a group; carries move to the high half after every reduction.
 MAX_GROUP_ROWS = 900_000_000
 _SUM_COLUMNS = ("rows", "debit_high", "debit_low", "credit_high", "credit_low")
 _GROUP_KEYS = [("account_id", "ascending"), ("currency", "ascending")]
-
-
-def minor_u64(minor: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Unsigned minor units (``MINOR_TYPE``, each below 2**64) as uint64, read from the decimal
-    buffer: its 128-bit little-endian values are (low word, high word) pairs, high word zero."""
-    minor = minor.combine_chunks() if isinstance(minor, pa.ChunkedArray) else minor
-    if minor.null_count:
-        raise ValueError("minor units must not be null")
-    words = np.frombuffer(minor.buffers()[1], dtype=np.uint64, count=2 * (minor.offset + len(minor)))
-    words = words[2 * minor.offset :]
-    if words[1::2].any():
-        raise ValueError("minor units outside 0 .. 2**64 - 1")
-    return words[0::2]
 
 
 @dataclass
@@ -214,8 +199,7 @@ class DailyAggregator:
     pending_rows: int = 0
 
     def add(self, batch: pa.Table) -> None:
-        high, low = np.divmod(minor_u64(batch.column("minor")), np.uint64(SPLIT))
-        high, low = high.astype(np.int64), low.astype(np.int64)
+        high, low = decimal_halves(batch.column("minor"))
         debit = pc.equal(batch.column("direction"), DEBIT).to_numpy(zero_copy_only=False)
         self.pending.append(
             pa.table(

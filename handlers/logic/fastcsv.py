@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from handlers.logic import contract as c
+from handlers.logic.normalize import MINOR_TYPE, SPLIT, decimal_halves
 
 MAX_EXPONENT = max(c.CURRENCY_EXPONENTS.values())
 _CODES = sorted(c.CURRENCY_EXPONENTS)
@@ -132,21 +133,13 @@ def prefilter(columns: dict[str, pa.Array], num_rows: int) -> tuple[pa.Array, pa
     return ok, id_ok
 
 
-# A block's valid amounts as integers at the largest scale (below 10**19, so uint64), summed per
-# currency as two int64 halves below SPLIT: exact up to 900 million rows a block (a block is 1 MiB).
-SPLIT = 10**10
-
-
 def minor_totals(amounts: pa.Array, currencies: pa.Array) -> dict[str, tuple[int, int]]:
-    """Per currency (rows, sum in minor units), exact."""
+    """Per currency (rows, sum in minor units), exact: the amounts as integers at the largest
+    scale, summed per currency in int64 halves (normalize.SPLIT)."""
     if len(amounts) == 0:
         return {}
     scaled = pc.cast(amounts, pa.decimal128(c.MAX_INTEGER_DIGITS + MAX_EXPONENT, MAX_EXPONENT))  # exact, or an error
-    words = np.frombuffer(scaled.buffers()[1], dtype=np.uint64, count=2 * (scaled.offset + len(scaled)))
-    words = words[2 * scaled.offset :]
-    if words[1::2].any():
-        raise ValueError("amounts outside 0 .. 2**64 - 1 at the largest scale")
-    high, low = np.divmod(words[0::2], np.uint64(SPLIT))
+    high, low = decimal_halves(scaled.view(MINOR_TYPE))
     encoded = pc.dictionary_encode(currencies)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     result = {}

@@ -28,6 +28,27 @@ _MAX_ARROW_SCALE = 6
 _ZERO = pa.scalar(0, pa.int8()).cast(MINOR_TYPE)
 
 
+# Exact integer sums without decimal arithmetic: an unsigned amount is below 10**19 at any scale
+# the contract allows (15 integer digits, 4 fraction digits at most), so it fits a uint64 and is
+# summed as two int64 halves below SPLIT, which cannot overflow before 900 million rows.
+SPLIT = 10**10
+
+
+def decimal_halves(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(high, low) int64 halves, ``value = high * SPLIT + low``, of non-negative decimal128
+    integers below 2**64, read from the decimal buffer: its 128-bit little-endian values are
+    (low word, high word) pairs, the high word zero."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if values.null_count:
+        raise ValueError("amounts must not be null")
+    words = np.frombuffer(values.buffers()[1], dtype=np.uint64, count=2 * (values.offset + len(values)))
+    words = words[2 * values.offset :]
+    if words[1::2].any():
+        raise ValueError("amounts outside 0 .. 2**64 - 1 in their smallest unit")
+    high, low = np.divmod(words[0::2], np.uint64(SPLIT))
+    return high.astype(np.int64), low.astype(np.int64)
+
+
 def currency_exponents(currency: pa.Array) -> pa.Array:
     """int8 minor units of each currency code; refuses codes outside the contract table."""
     position = pc.index_in(currency, value_set=_CODES)
