@@ -224,30 +224,38 @@ class DailyAggregator:
             self.pending, self.pending_rows = [], 0
             pa.default_memory_pool().release_unused()  # mimalloc otherwise keeps what a reduction freed
 
-    def result(self, job_id: str) -> pa.Table:
-        """The date's rows of DAILY_TOTALS_SCHEMA, sorted by account_id then currency."""
+    def results(self, job_id: str, *, rows: int):
+        """The date's rows of DAILY_TOTALS_SCHEMA, sorted by account_id then currency, as tables
+        of ``rows`` rows (one empty table for a date without rows): the texts of one slice at a
+        time, not of every group at once."""
         self._reduce_pending()
         if not self.partials:
-            return DAILY_TOTALS_SCHEMA.empty_table()
+            yield DAILY_TOTALS_SCHEMA.empty_table()
+            return
         groups = self.partials[0] if len(self.partials) == 1 else _sum_groups(pa.concat_tables(self.partials))
         self.partials = []
-        currency = groups.column("currency").combine_chunks()
-        exponent = currency_exponents(currency)
-        debit, credit = _minor(groups, "debit"), _minor(groups, "credit")
-        net = pc.cast(pc.subtract(credit, debit), MINOR_TYPE)
-        debit, credit = pc.cast(debit, MINOR_TYPE), pc.cast(credit, MINOR_TYPE)
-        return pa.table(
-            {
-                "job_id": constant_strings(job_id, groups.num_rows),
-                "account_id": groups.column("account_id"),
-                "currency": currency,
-                "row_count": groups.column("rows"),
-                "debit_total": format_minor(debit, exponent),
-                "credit_total": format_minor(credit, exponent),
-                "net_total": format_minor(net, exponent),
-            },
-            schema=DAILY_TOTALS_SCHEMA,
-        )
+        for start in range(0, groups.num_rows, rows):
+            yield _daily_rows(groups.slice(start, rows), job_id)
+
+
+def _daily_rows(groups: pa.Table, job_id: str) -> pa.Table:
+    currency = groups.column("currency").combine_chunks()
+    exponent = currency_exponents(currency)
+    debit, credit = _minor(groups, "debit"), _minor(groups, "credit")
+    net = pc.cast(pc.subtract(credit, debit), MINOR_TYPE)
+    debit, credit = pc.cast(debit, MINOR_TYPE), pc.cast(credit, MINOR_TYPE)
+    return pa.table(
+        {
+            "job_id": constant_strings(job_id, groups.num_rows),
+            "account_id": groups.column("account_id"),
+            "currency": currency,
+            "row_count": groups.column("rows"),
+            "debit_total": format_minor(debit, exponent),
+            "credit_total": format_minor(credit, exponent),
+            "net_total": format_minor(net, exponent),
+        },
+        schema=DAILY_TOTALS_SCHEMA,
+    )
 
 
 def _sum_groups(table: pa.Table) -> pa.Table:
@@ -372,11 +380,15 @@ def write_date(*, parts: list[str], job_id: str, booking_date: str, directory: s
         if writer is not None:
             writer.close()
             files[-1] = (files[-1][0], writer.rows_written)
+    pa.default_memory_pool().release_unused()  # the transactions' buffers, before the totals' texts
     daily_path = os.path.join(directory, "daily_totals.parquet")
-    daily = aggregator.result(job_id)
-    pq.write_table(daily, daily_path, row_group_size=DAILY_ROW_GROUP_ROWS, **PARQUET_OPTIONS)
+    daily_rows = 0
+    with pq.ParquetWriter(daily_path, DAILY_TOTALS_SCHEMA, **PARQUET_OPTIONS) as daily:
+        for table in aggregator.results(job_id, rows=DAILY_ROW_GROUP_ROWS):
+            daily.write_table(table, row_group_size=DAILY_ROW_GROUP_ROWS)
+            daily_rows += table.num_rows
     del booking_date  # the date is the files' location, not a column
-    return DateOutput(files=files, daily_path=daily_path, daily_rows=daily.num_rows, totals=totals)
+    return DateOutput(files=files, daily_path=daily_path, daily_rows=daily_rows, totals=totals)
 
 
 def _part_batches(parts: list[str]):
