@@ -7,14 +7,14 @@ Generates transaction CSVs (about 1% bad rows, booking dates over three days, as
 has) outside the repository. Every measurement runs in a fresh subprocess, which reports its own
 peak RSS (VmHWM: the rusage of a child spawned by vfork starts at its parent's peak):
 
-* per chunk, the best of three runs: csv.reader over the chunk's bytes (the yardstick), validate
+* per chunk, in three rounds: csv.reader over the chunk's bytes (the yardstick), validate
   (the validate function's work: plan's chunk read, every rule, quarantine, per-date parts, id
   keys), then transform of the parts it left (each of the chunk's dates written as Parquet with
   its daily totals) in a process of its own, as the two are separate functions; validate +
-  transform is their sum, its peak the larger of the two;
+  transform is their sum, its peak the larger of the two; the median round is reported;
 * the same chunk work on the last chunk of a small and of a large file (flat memory);
 * the duplicate step on one id partition of 1 and of 4 million occurrences (bounded by partition);
-* `pipeline validate --jobs 1` and `--jobs 2` on the 1 GB file, with the reports compared;
+* `pipeline validate --jobs 1` and `--jobs 2` on the 1 GB file, twice in turn, with the reports compared;
 * a model of a 500 GB day from the per-chunk figures.
 """
 
@@ -43,7 +43,7 @@ REQUEST = 0.20 / 1_000_000
 SEED_LAMBDA_MONTH = 50.0
 DAY_BYTES = 500 * 10**9
 FUNCTIONS = PipelineConfig().functions  # each step priced at the memory it is deployed with
-REPEATS = 3  # per-chunk measurements: the best of three
+REPEATS = 3  # rounds of the per-chunk measurements
 
 
 # ------------------------------------------------------------------ measurements (in a child)
@@ -185,20 +185,13 @@ def run_child(mode: str, *args: object, env: dict[str, str] | None = None) -> di
     return json.loads(output)
 
 
-def best_of(runs: list[dict]) -> dict:
-    """The fastest of repeated runs (this machine's timings vary by a fifth from run to run),
-    with the largest peak memory any of them reached."""
-    best = min(runs, key=lambda run: run["seconds"])
-    return {**best, "peak_rss_mb": max(run["peak_rss_mb"] for run in runs)}
-
-
-def chunk_steps(path: str, which: int, env: dict[str, str]) -> tuple[dict, dict]:
-    """Validate, then transform, one chunk, each in its own process as in the deployment."""
-    runs = []
-    for _ in range(REPEATS):
-        with tempfile.TemporaryDirectory() as work:
-            runs.append((run_child("validate", path, which, work, env=env), run_child("transform", work)))
-    return best_of([v for v, _ in runs]), best_of([t for _, t in runs])
+def chunk_round(path: str, which: int, env: dict[str, str]) -> tuple[dict, dict, dict]:
+    """csv.reader over the chunk's bytes, then validate, then transform of what it left, each in
+    its own process (the two steps are separate functions in the deployment)."""
+    plan = json.loads(env["BENCH_PLAN"])["chunks"][which]
+    yardstick = run_child("csv_reader", path, plan["start"], plan["end"])
+    with tempfile.TemporaryDirectory() as work:
+        return yardstick, run_child("validate", path, which, work, env=env), run_child("transform", work)
 
 
 def plan_env(path: str, chunk_bytes: int) -> tuple[dict[str, str], dict]:
@@ -270,22 +263,32 @@ def main() -> int:
     middle = len(plan["chunks"]) // 2
     item = plan["chunks"][middle]
     chunk_mb = (item["end"] - item["start"]) / 1_000_000
-    yardstick = best_of([run_child("csv_reader", files[jobs_mb], item["start"], item["end"]) for _ in range(REPEATS)])
-    validate, transform = chunk_steps(files[jobs_mb], middle, env)
-    both = {"seconds": validate["seconds"] + transform["seconds"]}
-    both["peak_rss_mb"] = max(validate["peak_rss_mb"], transform["peak_rss_mb"])
+    # Rounds of the yardstick and both steps back to back: this machine's speed drifts by up to a
+    # fifth between minutes, so each ratio is taken within a round and the median round reported.
+    rounds = [chunk_round(files[jobs_mb], middle, env) for _ in range(REPEATS)]
+    ratio = lambda r: r[0]["seconds"] / (r[1]["seconds"] + r[2]["seconds"])  # noqa: E731
+    yardstick, validate, transform = sorted(rounds, key=ratio)[len(rounds) // 2]
+    peaks = [max(r[k]["peak_rss_mb"] for r in rounds) for k in range(3)]
+    both = {"seconds": validate["seconds"] + transform["seconds"], "peak_rss_mb": max(peaks[1:])}
     base = chunk_mb / yardstick["seconds"]
     emit(
         f"One chunk of `CHUNK_BYTES` = {args.chunk_mib} MiB ({chunk_mb:.1f} MB, {validate['records']:,} records, "
-        f"{validate['dates']} booking dates), chunk {middle} of {len(plan['chunks'])} of a {jobs_mb:g} MB file."
+        f"{validate['dates']} booking dates), chunk {middle} of {len(plan['chunks'])} of a {jobs_mb:g} MB file; "
+        f"the median of {REPEATS} rounds by the validate + transform ratio (all rounds: "
+        + ", ".join(f"{ratio(r):.2f}x" for r in rounds)
+        + "), peak RSS the largest of any round."
     )
     emit()
     emit("| per chunk | seconds | MB/s | ratio to csv.reader | peak RSS MB |")
     emit("|---|---:|---:|---:|---:|")
-    emit(f"| bare csv.reader loop | {yardstick['seconds']:.2f} | {base:.1f} | 1.00x | {yardstick['peak_rss_mb']:.0f} |")
-    for label, result in (("validate", validate), ("transform", transform), ("validate + transform", both)):
+    emit(f"| bare csv.reader loop | {yardstick['seconds']:.2f} | {base:.1f} | 1.00x | {peaks[0]:.0f} |")
+    for label, result, peak in (
+        ("validate", validate, peaks[1]),
+        ("transform", transform, peaks[2]),
+        ("validate + transform", both, both["peak_rss_mb"]),
+    ):
         speed = chunk_mb / result["seconds"]
-        emit(f"| {label} | {result['seconds']:.2f} | {speed:.1f} | {speed / base:.2f}x | {result['peak_rss_mb']:.0f} |")
+        emit(f"| {label} | {result['seconds']:.2f} | {speed:.1f} | {speed / base:.2f}x | {peak:.0f} |")
     emit()
 
     emit("| chunk work (validate + transform), last chunk of | chunks in the file | seconds | peak RSS MB |")
@@ -293,7 +296,7 @@ def main() -> int:
     for size in (small_mb, large_mb):
         size_env, size_plan = plan_env(files[size], chunk_bytes)
         last = len(size_plan["chunks"]) - 1
-        steps = chunk_steps(files[size], last, size_env)
+        steps = chunk_round(files[size], last, size_env)[1:]
         seconds, peak = sum(step["seconds"] for step in steps), max(step["peak_rss_mb"] for step in steps)
         emit(f"| {size:g} MB file | {last + 1} | {seconds:.2f} | {peak:.0f} |")
     planned = run_child("plan", files[large_mb], chunk_bytes)
@@ -310,15 +313,19 @@ def main() -> int:
         emit(f"| {occurrences:,} occurrences | 16 | {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} |")
     emit()
 
-    reports = [os.path.join(work, f"report-jobs{n}.json") for n in (1, 2)]
-    one = timed_cli(files[jobs_mb], 1, reports[0], chunk_bytes)
-    two = timed_cli(files[jobs_mb], 2, reports[1], chunk_bytes)
-    identical = Path(reports[0]).read_bytes() == Path(reports[1]).read_bytes()
-    emit(f"| `pipeline validate` on the {jobs_mb:g} MB file | seconds | MB/s |")
+    reports = {n: os.path.join(work, f"report-jobs{n}.json") for n in (1, 2)}
+    pairs, identical = [], True
+    for first in (1, 2):  # each order once, so the machine's drift falls on both
+        seconds = {n: timed_cli(files[jobs_mb], n, reports[n], chunk_bytes) for n in (first, 3 - first)}
+        pairs.append((seconds[1], seconds[2]))
+        identical = identical and Path(reports[1]).read_bytes() == Path(reports[2]).read_bytes()
+    one, two = (sum(pair[k] for pair in pairs) / len(pairs) for k in (0, 1))
+    emit(f"| `pipeline validate` on the {jobs_mb:g} MB file, mean of {len(pairs)} pairs | seconds | MB/s |")
     emit("|---|---:|---:|")
     emit(f"| `--jobs 1` | {one:.1f} | {jobs_mb / one:.1f} |")
     emit(f"| `--jobs 2` | {two:.1f} | {jobs_mb / two:.1f} |")
-    emit(f"| speed-up | {one / two:.2f}x | reports identical: {'yes' if identical else 'NO'} |")
+    speedups = ", ".join(f"{a / b:.2f}x" for a, b in pairs)
+    emit(f"| speed-up | {one / two:.2f}x (pairs: {speedups}) | reports identical: {'yes' if identical else 'NO'} |")
     emit()
 
     # A 500 GB day, in chunks of CHUNK_BYTES: each validated and transformed by the functions'
