@@ -8,7 +8,7 @@ Two steps, on local files:
 2. Per booking date (transform): ``write_date`` reads that date's parts of every chunk, in chunk
    order (so in line order), and writes the transactions as Parquet with row groups of a fixed
    number of rows (a new file every ``FILE_ROWS`` rows), and the date's daily totals per
-   (account, currency), summed exactly as decimal128.
+   (account, currency), summed exactly (int64 halves, put together as decimal128).
 
 Memory holds one batch, one row group and the (account, currency) groups of one date. The bytes
 depend only on the rows, not on how they were split into chunks or batches.
