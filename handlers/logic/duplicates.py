@@ -42,7 +42,7 @@ class _Run:
 class DuplicateTracker:
     def __init__(self) -> None:
         self._runs: list[_Run] = []
-        self._occurrences: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._occurrences: tuple[list[np.ndarray], ...] = ([], [], [])  # high, low, line: a batch each
 
     def check(self, high: np.ndarray, low: np.ndarray, lines: np.ndarray) -> np.ndarray:
         """Which of these occurrences (in line order) repeat an earlier one. Records them all."""
@@ -62,7 +62,8 @@ class DuplicateTracker:
             self._add(_Run(sorted_high[keep], sorted_low[keep]))
         duplicate = np.empty(count, dtype=bool)
         duplicate[order] = seen | repeated
-        self._occurrences.append((high, low, np.asarray(lines, dtype=np.int64)))
+        for column, values in zip(self._occurrences, (high, low, np.asarray(lines, dtype=np.int64)), strict=True):
+            column.append(values)
         return duplicate
 
     def _add(self, run: _Run) -> None:
@@ -77,11 +78,8 @@ class DuplicateTracker:
     def release(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The occurrences, the tracker emptied: each column's batches are freed once joined."""
         self._runs = []
-        columns = [list(parts) for parts in zip(*self._occurrences, strict=True)] or [[], [], []]
-        self._occurrences = []
         joined = []
-        while columns:
-            parts = columns.pop(0)
-            joined.append(np.concatenate(parts) if parts else _EMPTY)
-            del parts
+        for column in self._occurrences:
+            joined.append(np.concatenate(column) if column else _EMPTY)
+            column.clear()
         return joined[0], joined[1], joined[2]
