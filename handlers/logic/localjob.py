@@ -13,7 +13,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from handlers.logic.chunkwork import ChunkResult, merge_summaries, read_keys, validate_chunk
 from handlers.logic.dedupe import late_occurrences
 from handlers.logic.idkeys import IdKeys, new_seed
-from handlers.logic.planning import SCAN_BLOCK_BYTES, Chunk, SourcePlan, plan_source
+from handlers.logic.planning import SCAN_BLOCK_BYTES, Chunk, Planner, SourcePlan
 from handlers.logic.recorder import ValidationSummary
 from handlers.logic.streams import CountingReader
 from handlers.logic.validation import JSONL_FORMAT
@@ -61,11 +61,10 @@ class _Job:
     seed: str
     partitions: int
     directory: str
-    first_record: int  # index of the chunk holding the file's first record (JSON Lines)
     stage_valid: bool  # keep the valid rows' date parts (a check that only reports does not)
 
 
-def _validate(job: _Job, chunk: Chunk, late: list[int] | None) -> ChunkResult:
+def _validate(job: _Job, chunk: Chunk, first_record: bool, late: list[int] | None = None) -> ChunkResult:
     reader = RangeReader(job.path, chunk.start, chunk.end)
     try:
         suffix = "-late" if late else ""
@@ -77,7 +76,7 @@ def _validate(job: _Job, chunk: Chunk, late: list[int] | None) -> ChunkResult:
             keys=IdKeys(job.seed),
             partitions=job.partitions,
             directory=os.path.join(job.directory, f"chunk-{chunk.index:06d}{suffix}"),
-            first_record=chunk.index == job.first_record,
+            first_record=first_record,
             late_duplicates=np.array(late, dtype=np.int64) if late else None,
             stage_valid=job.stage_valid,
         )
@@ -119,24 +118,38 @@ def validate_file(
     with _executor(jobs) as pool:
         for _ in range(jobs if jobs > 1 else 0):  # the processes start (and import) while this one plans
             pool.submit(int)
-        plan = plan_source(file_blocks(path), fmt=fmt, chunk_bytes=chunk_bytes)
-        # No partition above partition_records, and a multiple of the processes: they finish together.
-        needed = max(1, math.ceil(plan.records / partition_records))
-        partitions = 1 if len(plan.chunks) == 1 else max(1, jobs) * math.ceil(needed / max(1, jobs))
-        first_record = next((c.index for c in plan.chunks if c.records), 0) if fmt == JSONL_FORMAT else 0
-        job = _Job(path, fmt, plan.header, new_seed(), partitions, directory, first_record, stage_valid)
-        results = list(pool.map(_validate, [job] * len(plan.chunks), plan.chunks, [None] * len(plan.chunks)))
+        launcher = _Launcher(
+            pool,
+            path=path,
+            fmt=fmt,
+            directory=directory,
+            stage_valid=stage_valid,
+            jobs=jobs,
+            partition_records=partition_records,
+        )
+        planner = Planner(fmt=fmt, chunk_bytes=chunk_bytes, digest=False)
+        for block in file_blocks(path):
+            planner.feed(block)
+            launcher.submit(planner)
+        plan = planner.finish()
+        launcher.submit(planner, last=True)
+        results = [future.result() for future in launcher.futures]
+        job = launcher.job
         late: dict[int, list[int]] = {}
         shards = [
             [(r.chunk, r.keys[partition][0]) for r in results if partition in r.keys]
-            for partition in range(partitions if len(results) > 1 else 0)
+            for partition in range(job.partitions if len(results) > 1 else 0)
         ]
         for found in pool.map(_late_in_partition, shards):  # the duplicate step, a partition at a time
             for chunk, lines in found.items():
                 late.setdefault(chunk, []).extend(lines)
         again = sorted(late)
         for result in pool.map(
-            _validate, [job] * len(again), [plan.chunks[c] for c in again], [sorted(late[c]) for c in again]
+            _validate,
+            [job] * len(again),
+            [plan.chunks[c] for c in again],
+            [c == launcher.first_record for c in again],
+            [sorted(late[c]) for c in again],
         ):
             results[result.chunk] = result
     summary = merge_summaries([r.summary_document() for r in results])
@@ -144,7 +157,60 @@ def validate_file(
     return JobResult(plan=plan, summary=summary, chunks=results)
 
 
+class _Launcher:
+    """Hands each chunk to the pool as soon as the plan has closed it: the processes validate while
+    the rest of the file is still being scanned."""
+
+    def __init__(
+        self,
+        pool: Executor,
+        *,
+        path: str,
+        fmt: str,
+        directory: str,
+        stage_valid: bool,
+        jobs: int,
+        partition_records: int,
+    ) -> None:
+        self._pool = pool
+        self._path, self._fmt, self._directory, self._stage_valid = path, fmt, directory, stage_valid
+        self._jobs, self._partition_records = max(1, jobs), partition_records
+        self._size = os.path.getsize(path)
+        self.job: _Job | None = None
+        self.futures: list[Future] = []
+        self.first_record: int | None = None  # the chunk holding the file's first record (JSON Lines)
+
+    def submit(self, planner: Planner, *, last: bool = False) -> None:
+        for chunk in planner.chunks[len(self.futures) :]:
+            if self.job is None:
+                self.job = self._job(planner, chunk, last=last)
+            if self.first_record is None and (chunk.records or self._fmt != JSONL_FORMAT):
+                self.first_record = chunk.index
+            self.futures.append(self._pool.submit(_validate, self.job, chunk, chunk.index == self.first_record))
+
+    def _job(self, planner: Planner, first: Chunk, *, last: bool) -> _Job:
+        if last:  # the plan closed its first chunk only at the end: the file is one chunk
+            partitions = 1
+        else:
+            # The plan has not counted the file's records yet: twice the first chunk's records per
+            # byte estimates them. No partition far above partition_records, and a multiple of the
+            # processes, so that they finish together.
+            per_byte = first.records / max(1, first.end - planner.data_start)
+            estimate = 2 * per_byte * (self._size - planner.data_start)
+            needed = max(1, math.ceil(estimate / self._partition_records))
+            partitions = self._jobs * math.ceil(needed / self._jobs)
+        return _Job(self._path, self._fmt, planner.header, new_seed(), partitions, self._directory, self._stage_valid)
+
+
 class _InProcess(Executor):
+    def submit(self, fn, /, *args, **kwargs):
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - kept for result(), as a pool would
+            future.set_exception(error)
+        return future
+
     def map(self, fn, *iterables, timeout=None, chunksize=1):  # noqa: ARG002 - Executor's signature
         return map(fn, *iterables)
 

@@ -71,7 +71,7 @@ class Chunk:
 class SourcePlan:
     fmt: str
     bytes: int
-    sha256: str
+    sha256: str | None  # None when planned without a digest
     data_start: int  # first data byte: after the BOM and, for CSV, the header record
     header: list[str] | None  # CSV column names
     records: int
@@ -150,14 +150,14 @@ class CsvFramer:
 class Planner:
     """Feeds a source block by block; ``finish`` returns its plan."""
 
-    def __init__(self, *, fmt: str, chunk_bytes: int) -> None:
+    def __init__(self, *, fmt: str, chunk_bytes: int, digest: bool = True) -> None:
         if chunk_bytes < 1:
             raise ValueError(f"chunk_bytes must be at least 1, got {chunk_bytes}")
         self.fmt = fmt
         self.csv = fmt == CSV_FORMAT
         self.chunk_bytes = chunk_bytes
         self._framer = CsvFramer() if self.csv else None
-        self._sha256 = hashlib.sha256()
+        self._sha256 = hashlib.sha256() if digest else None  # a local check has no use for it
         self._total = 0
         self._header_parts: list[bytes] = []
         self._header_size = 0
@@ -177,7 +177,8 @@ class Planner:
         if not data:
             return
         offset = self._total
-        self._sha256.update(data)
+        if self._sha256 is not None:
+            self._sha256.update(data)
         self._total += len(data)
         skip = len(_BOM) if offset == 0 and data.startswith(_BOM) else 0
         if skip:
@@ -281,6 +282,11 @@ class Planner:
             blank[0] = not (self._open_has_content or _has_content(view[: ends[0]]))
         return blank
 
+    @property
+    def chunks(self) -> list[Chunk]:
+        """The chunks closed so far, in order (the last one only by ``finish``)."""
+        return self._chunks
+
     def _close_chunk(self, end: int, *, next_line: int) -> None:
         self._chunks.append(Chunk(len(self._chunks), self._chunk_start, end, self._chunk_line, self._chunk_records))
         self._chunk_start, self._chunk_line, self._chunk_records = end, next_line, 0
@@ -302,7 +308,7 @@ class Planner:
         return SourcePlan(
             fmt=self.fmt,
             bytes=self._total,
-            sha256=self._sha256.hexdigest(),
+            sha256=self._sha256.hexdigest() if self._sha256 is not None else None,
             data_start=self.data_start,
             header=self.header,
             records=self._records,
