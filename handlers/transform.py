@@ -41,34 +41,30 @@ def transform_date(*, job: dict, plan_id: str, item: dict, settings: Settings) -
         logger.info("booking date already transformed for this run", extra={"bookingDate": booking_date})
         return {"bookingDate": booking_date, "rows": done["rows"], "reused": True}
 
+    expected = CurrencyTotals.from_dict(item["totals"])
+    written = CurrencyTotals()
+    files: list[dict] = []
+
+    def upload(path: str, rows: int) -> None:
+        """Summed again from the file, then uploaded and deleted: /tmp holds one file at a time."""
+        _, rows_by_currency, minor_by_currency = sum_by_currency(path)
+        for currency, count in rows_by_currency.items():
+            written.add(currency=currency, rows=count, minor_units=minor_by_currency[currency])
+        key = layout.curated_rows_key(job_id, booking_date, len(files))
+        files.append({**objects.put_file(bucket=bucket, key=key, path=path, content_type=PARQUET), "rows": rows})
+        os.remove(path)
+
     with tempfile.TemporaryDirectory(dir=settings.work_dir) as work:
         parts = _parts(bucket=bucket, job_id=job_id, plan_id=plan_id, item=item, directory=work)
-        output = write_date(parts=parts, job_id=job_id, booking_date=booking_date, directory=work)
-        expected = CurrencyTotals.from_dict(item["totals"])
-        written = CurrencyTotals()
-        for path, _ in output.files:
-            _, rows_by_currency, minor_by_currency = sum_by_currency(path)
-            for currency, rows in rows_by_currency.items():
-                written.add(currency=currency, rows=rows, minor_units=minor_by_currency[currency])
+        output = write_date(parts=parts, job_id=job_id, booking_date=booking_date, directory=work, on_file=upload)
         read = CurrencyTotals.from_dict({c: [rows, str(minor)] for c, (rows, minor) in output.totals.items()})
+        # Files already uploaded stay unpublished: only the index (written last) names them to load.
         for label, totals in (("read from the chunks", read), ("written", written)):
             if totals.to_dict() != expected.to_dict():
                 raise ReconciliationError(
                     f"job {job_id}, booking date {booking_date}: rows {label} {totals.to_dict()} differ from "
                     f"what validation reported {expected.to_dict()}"
                 )
-        files = [
-            {
-                **objects.put_file(
-                    bucket=bucket,
-                    key=layout.curated_rows_key(job_id, booking_date, number),
-                    path=path,
-                    content_type=PARQUET,
-                ),
-                "rows": rows,
-            }
-            for number, (path, rows) in enumerate(output.files)
-        ]
         daily = objects.put_file(
             bucket=bucket,
             key=layout.curated_daily_key(job_id, booking_date),

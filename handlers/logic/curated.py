@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -344,8 +345,17 @@ class DateOutput:
     totals: dict[str, tuple[int, int]]  # currency -> (rows, unsigned minor units)
 
 
-def write_date(*, parts: list[str], job_id: str, booking_date: str, directory: str) -> DateOutput:
-    """The date's transactions (from the chunks' parts, in order) and its daily totals."""
+def write_date(
+    *,
+    parts: list[str],
+    job_id: str,
+    booking_date: str,
+    directory: str,
+    on_file: Callable[[str, int], None] | None = None,
+) -> DateOutput:
+    """The date's transactions (from the chunks' parts, in order) and its daily totals. Each
+    transactions file is handed to ``on_file`` (path, rows) as soon as it is complete, so that it
+    can leave the disk before the next one is written."""
     files: list[tuple[str, int]] = []
     aggregator = DailyAggregator()
     totals: dict[str, tuple[int, int]] = {}
@@ -355,6 +365,12 @@ def write_date(*, parts: list[str], job_id: str, booking_date: str, directory: s
         path = os.path.join(directory, f"part-{len(files):05d}.parquet")
         files.append((path, 0))
         return RowGroupWriter(path, TRANSACTION_SCHEMA, rows=ROW_GROUP_ROWS)
+
+    def close_file(done: RowGroupWriter) -> None:
+        done.close()
+        files[-1] = (files[-1][0], done.rows_written)
+        if on_file is not None:
+            on_file(*files[-1])
 
     try:
         for batch in _part_batches(parts):
@@ -373,13 +389,14 @@ def write_date(*, parts: list[str], job_id: str, booking_date: str, directory: s
                 writer.write(pa.table(columns, schema=TRANSACTION_SCHEMA))
                 offset += piece.num_rows
                 if writer.rows_written + writer.pending_rows >= FILE_ROWS:
-                    writer.close()
-                    files[-1] = (files[-1][0], writer.rows_written)
-                    writer = None
-    finally:
+                    done, writer = writer, None
+                    close_file(done)
         if writer is not None:
+            done, writer = writer, None
+            close_file(done)
+    finally:
+        if writer is not None:  # after an error: the file is closed, not handed on
             writer.close()
-            files[-1] = (files[-1][0], writer.rows_written)
     pa.default_memory_pool().release_unused()  # the transactions' buffers, before the totals' texts
     daily_path = os.path.join(directory, "daily_totals.parquet")
     daily_rows = 0

@@ -1,6 +1,7 @@
 """Transform: vectorized normalisation, partitions and daily totals against the per-row reference."""
 
 import json
+import os
 import random
 
 import pyarrow as pa
@@ -213,3 +214,37 @@ def test_daily_totals_refuse_a_group_too_large_to_sum_exactly(monkeypatch):
     aggregator.add(batch)
     with pytest.raises(OverflowError, match="rows of one account and currency"):
         list(aggregator.results("j1", rows=10))
+
+
+def test_each_transactions_file_is_handed_on_complete_before_the_next_is_written(tmp_path, monkeypatch):
+    """transform uploads and deletes each file as it is done: /tmp never holds a date's files at once."""
+    monkeypatch.setattr(curated, "ROW_GROUP_ROWS", 300)
+    monkeypatch.setattr(curated, "FILE_ROWS", 900)
+    parts = _chunk_parts(_staging_rows(6000, days=1), tmp_path / "chunk")
+    day = max(parts, key=lambda d: parts[d][1])
+    part, count, _ = parts[day]
+    expected = [900] * (count // 900) + ([count % 900] if count % 900 else [])
+    assert len(expected) > 2
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    handed: list[tuple[int, list[str]]] = []
+
+    def on_file(path: str, rows_in_file: int) -> None:
+        assert pq.read_table(path).num_rows == rows_in_file  # complete and closed
+        handed.append((rows_in_file, sorted(p.name for p in out_dir.glob("part-*.parquet"))))
+        os.remove(path)
+
+    output = curated.write_date(parts=[part], job_id="j1", booking_date=day, directory=str(out_dir), on_file=on_file)
+    assert [rows_in_file for rows_in_file, _ in handed] == expected
+    assert [names for _, names in handed] == [[f"part-{n:05d}.parquet"] for n in range(len(expected))]  # one at a time
+    assert [rows_in_file for _, rows_in_file in output.files] == expected
+
+
+def test_a_date_of_several_files_is_loaded_whole_through_the_chain(aws, monkeypatch):
+    monkeypatch.setattr(curated, "ROW_GROUP_ROWS", 2)
+    monkeypatch.setattr(curated, "FILE_ROWS", 4)
+    body = csv_text(*(good_row(n) for n in range(1, 11)))
+    outputs = run_chain(put_incoming(aws, job_id="many", body=body))
+    assert outputs[-1]["status"] == "LOADED" and get_job("many")["counts"]["loaded"] == 10
+    manifest = json.loads(read_object(aws, manifest_key("many")))
+    assert [f["rows"] for f in manifest["files"]] == [4, 4, 2]
