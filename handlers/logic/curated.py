@@ -16,10 +16,11 @@ depend only on the rows, not on how they were split into chunks or batches.
 
 from __future__ import annotations
 
+import bisect
 import os
 from array import array
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -59,6 +60,8 @@ PART_BATCH_ROWS = 32 * 1024  # rows of a staging part written or read at a time 
 ROW_GROUP_ROWS = 128 * 1024
 DAILY_ROW_GROUP_ROWS = 64 * 1024
 AGGREGATE_ROWS = 256 * 1024  # rows of one date aggregated at a time (partial sums merged exactly)
+MERGE_ROWS = 256 * 1024  # (account, currency) groups of one date held in memory at most, about
+RUN_BATCH_ROWS = 16 * 1024  # groups per batch of a run on disk: the merge reads a batch at a time
 # Dictionary pages only for columns that repeat; ids and descriptions are mostly distinct.
 PARQUET_OPTIONS = {
     "compression": "zstd",
@@ -189,15 +192,21 @@ _SUM_COLUMNS = ("rows", "debit_high", "debit_low", "credit_high", "credit_low")
 _GROUP_KEYS = [("account_id", "ascending"), ("currency", "ascending")]
 
 
-@dataclass
 class DailyAggregator:
     """Per (account_id, currency) of one booking date: rows, debit, credit and net minor units,
     summed exactly. Batches are reduced a few hundred thousand rows at a time (sorted by the group
-    keys, summed between group boundaries); the partial results are reduced again at the end."""
+    keys, summed between group boundaries). Partial results stay in memory while they shrink when
+    summed together (accounts that repeat); once they hold more than MERGE_ROWS distinct groups,
+    they go to ``directory`` as sorted runs, and the end merges the runs one range of accounts at a
+    time: memory holds about MERGE_ROWS groups, whatever the number of accounts of the date."""
 
-    partials: list[pa.Table] = field(default_factory=list)
-    pending: list[pa.Table] = field(default_factory=list)
-    pending_rows: int = 0
+    def __init__(self, directory: str | None = None) -> None:
+        self._directory = directory  # None: partial results are kept in memory
+        self.partials: list[pa.Table] = []
+        self._partial_rows = 0
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self._runs: list[_Run] = []
 
     def add(self, batch: pa.Table) -> None:
         high, low = decimal_halves(batch.column("minor"))
@@ -221,22 +230,113 @@ class DailyAggregator:
 
     def _reduce_pending(self) -> None:
         if self.pending:
-            self.partials.append(_sum_groups(pa.concat_tables(self.pending)))
+            partial = _sum_groups(pa.concat_tables(self.pending))
             self.pending, self.pending_rows = [], 0
+            self.partials.append(partial)
+            self._partial_rows += partial.num_rows
+            if self._directory is not None and self._partial_rows > MERGE_ROWS:
+                self._compact()
             pa.default_memory_pool().release_unused()  # mimalloc otherwise keeps what a reduction freed
+
+    def _compact(self) -> None:
+        merged = self._take_partials()
+        if merged.num_rows <= MERGE_ROWS // 2:
+            self.partials, self._partial_rows = [merged], merged.num_rows
+        else:
+            self._spill(merged)
+
+    def _take_partials(self) -> pa.Table:
+        merged = self.partials[0] if len(self.partials) == 1 else _sum_groups(pa.concat_tables(self.partials))
+        self.partials, self._partial_rows = [], 0
+        return merged
+
+    def _spill(self, groups: pa.Table) -> None:
+        self._runs.append(_Run.write(os.path.join(self._directory, f"daily-run-{len(self._runs):05d}.arrow"), groups))
 
     def results(self, job_id: str, *, rows: int):
         """The date's rows of DAILY_TOTALS_SCHEMA, sorted by account_id then currency, as tables
-        of ``rows`` rows (one empty table for a date without rows): the texts of one slice at a
-        time, not of every group at once."""
+        of exactly ``rows`` rows (the last one shorter; one empty table for a date without rows):
+        the texts of one slice at a time, not of every group at once."""
         self._reduce_pending()
-        if not self.partials:
+        if not self.partials and not self._runs:
             yield DAILY_TOTALS_SCHEMA.empty_table()
             return
-        groups = self.partials[0] if len(self.partials) == 1 else _sum_groups(pa.concat_tables(self.partials))
-        self.partials = []
-        for start in range(0, groups.num_rows, rows):
-            yield _daily_rows(groups.slice(start, rows), job_id)
+        if self._runs:
+            if self.partials:
+                self._spill(self._take_partials())
+            ranges = _merge_runs(self._runs)
+        else:
+            ranges = iter([self._take_partials()])
+        pending: list[pa.Table] = []
+        pending_rows = 0
+        for groups in ranges:
+            pending.append(groups)
+            pending_rows += groups.num_rows
+            while pending_rows >= rows:
+                table = pa.concat_tables(pending)
+                yield _daily_rows(table.slice(0, rows), job_id)
+                rest = table.slice(rows)
+                pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+        if pending_rows:
+            yield _daily_rows(pa.concat_tables(pending), job_id)
+        for run in self._runs:
+            os.remove(run.path)
+        self._runs = []
+
+
+_RUN_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # fast; runs of a big date then take less /tmp
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Partial sums of a date on disk, sorted by (account_id, currency), in batches of RUN_BATCH_ROWS;
+    the first account of each batch is kept to find a range of accounts without reading the rest."""
+
+    path: str
+    firsts: list[str]
+
+    @classmethod
+    def write(cls, path: str, groups: pa.Table) -> _Run:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, groups.schema, options=_RUN_OPTIONS) as writer:
+            writer.write_table(groups, max_chunksize=RUN_BATCH_ROWS)
+        accounts = groups.column("account_id")
+        return cls(path, [accounts[start].as_py() for start in range(0, groups.num_rows, RUN_BATCH_ROWS)])
+
+    def between(self, reader: pa.ipc.RecordBatchFileReader, low: str | None, high: str | None) -> Iterator[pa.Table]:
+        """Its rows with low <= account_id < high (None: unbounded)."""
+        # From the last batch that starts below low: it may end with low's first currencies.
+        first = 0 if low is None else max(0, bisect.bisect_left(self.firsts, low) - 1)
+        end = len(self.firsts) if high is None else bisect.bisect_left(self.firsts, high)
+        for number in range(first, end):
+            batch = pa.Table.from_batches([reader.get_batch(number)])
+            accounts = batch.column("account_id")
+            if low is not None and number == first:
+                batch = batch.filter(pc.greater_equal(accounts, low))
+                accounts = batch.column("account_id")
+            if high is not None and number == end - 1:
+                batch = batch.filter(pc.less(accounts, high))
+            if batch.num_rows:
+                yield batch
+
+
+def _merge_runs(runs: list[_Run]) -> Iterator[pa.Table]:
+    """The runs summed together, one range of accounts at a time, in account order. The ranges are
+    cut at batch-first accounts, about MERGE_ROWS // RUN_BATCH_ROWS batches of all runs apart."""
+    firsts = sorted({account for run in runs for account in run.firsts[1:]})
+    step = max(1, MERGE_ROWS // RUN_BATCH_ROWS)
+    bounds: list[str | None] = [None, *firsts[step::step], None]
+    sources = [pa.OSFile(run.path, "rb") for run in runs]
+    try:
+        readers = [pa.ipc.open_file(source) for source in sources]
+        for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+            pieces = [
+                piece for run, reader in zip(runs, readers, strict=True) for piece in run.between(reader, low, high)
+            ]
+            if pieces:
+                yield _sum_groups(pa.concat_tables(pieces))
+    finally:
+        for source in sources:
+            source.close()
 
 
 def _daily_rows(groups: pa.Table, job_id: str) -> pa.Table:
@@ -357,7 +457,7 @@ def write_date(
     transactions file is handed to ``on_file`` (path, rows) as soon as it is complete, so that it
     can leave the disk before the next one is written."""
     files: list[tuple[str, int]] = []
-    aggregator = DailyAggregator()
+    aggregator = DailyAggregator(directory)
     totals: dict[str, tuple[int, int]] = {}
     writer: RowGroupWriter | None = None
 

@@ -7,6 +7,8 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from handlers.logic import curated
 from handlers.logic.amounts import format_minor_units
@@ -248,3 +250,47 @@ def test_a_date_of_several_files_is_loaded_whole_through_the_chain(aws, monkeypa
     assert outputs[-1]["status"] == "LOADED" and get_job("many")["counts"]["loaded"] == 10
     manifest = json.loads(read_object(aws, manifest_key("many")))
     assert [f["rows"] for f in manifest["files"]] == [4, 4, 2]
+
+
+@settings(max_examples=40, deadline=None)
+@example(accounts=60, rows=900, seed=1)
+@given(
+    accounts=st.integers(min_value=1, max_value=60),
+    rows=st.integers(min_value=1, max_value=900),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_daily_totals_spilled_to_sorted_runs_equal_those_summed_in_memory(tmp_path_factory, accounts, rows, seed):
+    """A date with more accounts than MERGE_ROWS: runs on disk merged a range of accounts at a time
+    (ranges cut between the currencies of one account too) give the in-memory result, row groups and all."""
+    rng = random.Random(seed)  # noqa: S311 - test data
+    names = [f"A{rng.randrange(10**6):06d}" for _ in range(accounts)]
+    staged = [
+        (
+            n,
+            f"T{n}",
+            rng.choice(names),
+            "2024-01-01T00:00:00Z",
+            _amount(rng, 2),
+            rng.choice(["USD", "EUR", "GBP"]),
+            rng.choice(["DEBIT", "CREDIT"]),
+            "",
+            "",
+        )
+        for n in range(rows)
+    ]
+    batches = [normalize_batch(staging_table(staged[i : i + 37])) for i in range(0, rows, 37)]
+    directory = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(curated, "AGGREGATE_ROWS", 20)
+        patch.setattr(curated, "MERGE_ROWS", 16)
+        patch.setattr(curated, "RUN_BATCH_ROWS", 3)
+        in_memory, spilled = curated.DailyAggregator(), curated.DailyAggregator(str(directory))
+        for batch in batches:
+            in_memory.add(batch)
+            spilled.add(batch)
+        if len({(row[2], row[5]) for row in staged}) > 4 * curated.MERGE_ROWS:
+            assert list(directory.iterdir())  # sorted runs were written
+        expected = [t.to_pylist() for t in in_memory.results("j1", rows=7)]
+        got = [t.to_pylist() for t in spilled.results("j1", rows=7)]
+    assert got == expected
+    assert list(directory.iterdir()) == []  # the runs are removed
