@@ -13,6 +13,8 @@ peak RSS (VmHWM: the rusage of a child spawned by vfork starts at its parent's p
   its daily totals) in a process of its own, as the two are separate functions; validate +
   transform is their sum, its peak the larger of the two; the median round is reported;
 * the same chunk work on the last chunk of a small and of a large file (flat memory);
+* transform of one booking date of the small and of the large file, from every chunk's part of it
+  (flat memory: the date's daily totals are merged from sorted runs on disk);
 * the duplicate step on one id partition of 1 and of 4 million occurrences (bounded by partition);
 * `pipeline validate --jobs 1` and `--jobs 2` on the 1 GB file, twice in turn, with the reports compared;
 * a model of a 500 GB day from the per-chunk figures.
@@ -105,6 +107,37 @@ def _transform(work: str) -> dict:
     return {"seconds": time.perf_counter() - started, "rows": rows}
 
 
+def _stage(path: str, work: str) -> dict:
+    """Every chunk of the file validated (two processes), their date parts kept for _date."""
+    from handlers.logic.localjob import validate_file
+
+    job = validate_file(path=path, fmt="csv", directory=work, jobs=2)
+    day = min(day for result in job.chunks for day in result.dates)
+    parts = [result.dates[day]["path"] for result in job.chunks if day in result.dates]
+    rows = sum(result.dates[day]["rows"] for result in job.chunks if day in result.dates)
+    Path(work, "date.json").write_text(json.dumps({"day": day, "parts": parts, "rows": rows}))
+    return {"chunks": len(job.chunks)}
+
+
+def _date(work: str) -> dict:
+    """The transform function's work on one booking date: its part of every chunk, in order."""
+    from handlers.logic import curated
+
+    staged = json.loads(Path(work, "date.json").read_text())
+    out = os.path.join(work, "date-out")
+    os.makedirs(out)
+    started = time.perf_counter()
+    result = curated.write_date(
+        parts=staged["parts"],
+        job_id="bench",
+        booking_date=staged["day"],
+        directory=out,
+        on_file=lambda path, _: os.remove(path),  # uploaded and deleted, as the handler does
+    )
+    assert sum(count for _, count in result.files) == staged["rows"], "transform lost rows"
+    return {"seconds": time.perf_counter() - started, "rows": staged["rows"], "groups": result.daily_rows}
+
+
 def _chunk_from(item: dict):
     from handlers.logic.planning import Chunk
 
@@ -166,6 +199,10 @@ def measure(mode: str, args: list[str]) -> dict:
         return _transform(args[0])
     if mode == "dedupe":
         return _dedupe(int(args[0]), int(args[1]))
+    if mode == "stage":
+        return _stage(args[0], args[1])
+    if mode == "date":
+        return _date(args[0])
     if mode == "plan":
         started = time.perf_counter()
         plan = _plan(args[0], int(args[1]))
@@ -304,6 +341,17 @@ def main() -> int:
         f"| plan of the whole {large_mb:g} MB file (quote-parity scan, SHA-256) | {planned['chunks']} | "
         f"{planned['seconds']:.2f} | {planned['peak_rss_mb']:.0f} |"
     )
+    emit()
+
+    # In the deployment one transform writes a whole booking date from every chunk's part of it.
+    emit("| transform of one booking date (every chunk's part) of | rows | daily totals rows | seconds | peak RSS MB |")
+    emit("|---|---:|---:|---:|---:|")
+    for size in (small_mb, large_mb):
+        with tempfile.TemporaryDirectory() as staged:
+            run_child("stage", files[size], staged)
+            date = run_child("date", staged)
+        figures = f"{date['rows']:,} | {date['groups']:,} | {date['seconds']:.2f} | {date['peak_rss_mb']:.0f}"
+        emit(f"| {size:g} MB file | {figures} |")
     emit()
 
     emit("| duplicate step, one id partition | chunks | seconds | peak RSS MB |")
