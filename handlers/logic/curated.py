@@ -297,10 +297,12 @@ class _Run:
 
     @classmethod
     def write(cls, path: str, groups: pa.Table) -> _Run:
+        firsts = []
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, groups.schema, options=_RUN_OPTIONS) as writer:
-            writer.write_table(groups, max_chunksize=RUN_BATCH_ROWS)
-        accounts = groups.column("account_id")
-        return cls(path, [accounts[start].as_py() for start in range(0, groups.num_rows, RUN_BATCH_ROWS)])
+            for batch in groups.to_batches(max_chunksize=RUN_BATCH_ROWS):
+                writer.write_batch(batch)
+                firsts.append(batch.column("account_id")[0].as_py())
+        return cls(path, firsts)
 
     def between(self, reader: pa.ipc.RecordBatchFileReader, low: str | None, high: str | None) -> Iterator[pa.Table]:
         """Its rows with low <= account_id < high (None: unbounded)."""
