@@ -99,13 +99,16 @@ def main() -> int:
             capacity = emulator.lambda_concurrency()
             statuses = sorted({job["status"] for job in jobs})
             latencies = [_loaded_at(job) - uploaded[job["jobId"]] for job in jobs if job["status"] == "LOADED"]
-            rows = sum(int(job["counts"]["records"]) for job in jobs)
+            rows = sum(int((job.get("counts") or {}).get("records", 0)) for job in jobs)  # none if FAILED
             megabytes = sum(path.stat().st_size for path in files) / 1_000_000
             chunks = sum(int(job["plan"]["chunks"]) for job in jobs)
+            median, worst = ("-", "-")  # no job LOADED
+            if latencies:
+                median, worst = f"{statistics.median(latencies):.0f}", f"{max(latencies):.0f}"
             rows_out.append(
                 f"| {label} ({megabytes:.0f} MB, {chunks} chunks) | {', '.join(statuses)} | {seconds:.0f} | "
-                f"{len(jobs) / seconds * 60:.1f} | {rows / seconds:,.0f} | {statistics.median(latencies):.0f} | "
-                f"{max(latencies):.0f} | {capacity['peak']} / {capacity['throttled']} |"
+                f"{len(jobs) / seconds * 60:.1f} | {rows / seconds:,.0f} | {median} | "
+                f"{worst} | {capacity['peak']} / {capacity['throttled']} |"
             )
             emulator.lambda_concurrency(args.lambda_limit, set_limit=True)  # counts back to zero
     finally:
