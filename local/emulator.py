@@ -26,7 +26,9 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     were not atomic across concurrent requests; ListObjectVersions deep-copied and sorted every
     stored version, contents included, for every page (a destroy of a used bucket took many
     minutes and gigabytes): now only the page's versions are copied; server access logs were
-    one object per request (tens of thousands after a burst), now batched as S3 delivers them.
+    one object per request (tens of thousands after a burst), now batched as S3 delivers them;
+    a ranged GetObject read the whole object and sliced the range from it (reading a 2 GB source
+    back in ranges read 500 GB and outran the plan's 300 s), now only the range is read.
   * The Step Functions interpreter logs a NoSuchJsonPathError for every Choice rule whose
     variable is absent, although the rule (IsPresent) handles it: noise, not a failure.
   * The startExecution integration passed ASL's PascalCase parameters to the SDK unchanged.
@@ -384,6 +386,7 @@ def apply_patches() -> None:
         moto_patches.apply_atomic_dynamodb_writes()
         moto_patches.apply_s3_version_listing()
         moto_patches.apply_s3_access_log_batching()
+        moto_patches.apply_s3_ranged_reads()
         _patched = True
     iam.install()  # IAM enforcement (local/iam): on unless PIPELINE_LOCAL_IAM=0
 

@@ -51,11 +51,12 @@ def aws_env(monkeypatch, tmp_path):
 @pytest.fixture
 def aws(aws_env):
     """A versioned data bucket and the jobs table with its queue index, as the storage layer makes them."""
-    from local.moto_patches import apply_atomic_dynamodb_writes, apply_s3_checksums, apply_s3_version_listing
+    from local import moto_patches
 
-    apply_s3_checksums()
-    apply_atomic_dynamodb_writes()
-    apply_s3_version_listing()
+    moto_patches.apply_s3_checksums()
+    moto_patches.apply_atomic_dynamodb_writes()
+    moto_patches.apply_s3_version_listing()
+    moto_patches.apply_s3_ranged_reads()
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)

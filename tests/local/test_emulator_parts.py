@@ -233,3 +233,71 @@ def test_server_access_logs_are_delivered_many_records_to_an_object(monkeypatch)
     # 12 requests: two objects of five records, two records still waiting (moto wrote twelve objects).
     assert len(delivered) == 2
     assert len(records) == 10 and all(" source [" in r and '"PUT ' in r for r in records)
+
+
+class _ReadSpy:
+    """An object's buffer that records the size of every read from it."""
+
+    def __init__(self, buffer) -> None:
+        self.buffer, self.reads = buffer, []
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.buffer.read(size)
+        self.reads.append(len(data))
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self.buffer, name)
+
+
+RANGES = ("bytes=0-9", "bytes=5-", "bytes=10-10", "bytes=990-2000", "bytes=999-", "bytes=0-999", "bytes=-7")
+RANGES_MOTO_SERVES = ("bytes=0-1,5-6", "bytes=9-3", "bytes=1000-", "bytes=x-")  # and answers as before
+
+
+def _ranged_answers(s3, etag: str) -> list:
+    from botocore.exceptions import ClientError
+
+    answers = []
+    for header in RANGES + RANGES_MOTO_SERVES:
+        try:
+            got = s3.get_object(Bucket="ranges", Key="source.csv", Range=header, IfMatch=etag)
+        except ClientError as error:
+            answers.append((header, error.response["Error"]["Code"]))
+            continue
+        answers.append(
+            (header, got["ResponseMetadata"]["HTTPStatusCode"], got.get("ContentRange"), got["ContentLength"])
+            + (got["Body"].read(),)
+        )
+    return answers
+
+
+def test_a_ranged_get_reads_only_its_range_and_answers_as_moto_does(monkeypatch) -> None:
+    import os
+
+    from moto.s3 import models, responses
+
+    from local import moto_patches
+
+    moto_patches.apply_s3_ranged_reads()
+    moto_value, moto_key_response, moto_range = responses.S3Response.key_response.moto
+    body = os.urandom(1000)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="ranges")
+        etag = s3.put_object(Bucket="ranges", Key="source.csv", Body=body)["ETag"]
+        answers = _ranged_answers(s3, etag)
+        assert answers[0] == ("bytes=0-9", 206, "bytes 0-9/1000", 10, body[:10])
+        assert answers[3] == ("bytes=990-2000", 206, "bytes 990-999/1000", 10, body[990:])
+
+        key = models.s3_backends["123456789012"]["aws"].get_object("ranges", "source.csv")
+        spy = key._value_buffer = _ReadSpy(key._value_buffer)
+        got = s3.get_object(Bucket="ranges", Key="source.csv", Range="bytes=100-199")["Body"].read()
+        assert (got, spy.reads) == (body[100:200], [100])  # not the whole object, then a slice
+
+        with monkeypatch.context() as moto_own:
+            moto_own.setattr(models.FakeKey, "value", moto_value)
+            moto_own.setattr(responses.S3Response, "key_response", moto_key_response)
+            moto_own.setattr(responses.S3Response, "_handle_range_header", moto_range)
+            assert _ranged_answers(s3, etag) == answers
+            assert s3.get_object(Bucket="ranges", Key="source.csv", Range="bytes=100-199")["Body"].read() == got
+            assert spy.reads[-1] == 1000  # moto's own read: the whole object
