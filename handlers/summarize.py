@@ -21,7 +21,7 @@ from handlers.logic.totals import CurrencyTotals
 from handlers.logic.validation import exceeds_threshold
 from handlers.logic.values import parse_threshold
 from handlers.observability import JOBS_REJECTED, REJECT_RATE, ROWS_RECEIVED, ROWS_REJECTED, MetricUnit, count, logger
-from handlers.validate import late_digest, late_lines
+from handlers.validate import late_digest, late_lines_by_chunk
 from lake import layout
 
 REVALIDATE = "REVALIDATE"
@@ -58,9 +58,10 @@ def _ids(job: dict, event: dict, bucket: str) -> dict:
 
 def _chunks_to_revalidate(*, bucket: str, job_id: str, plan: dict, summaries: list[dict]) -> list[dict]:
     items = {item["index"]: item for item in plan["chunks"]}
+    late = late_lines_by_chunk(bucket=bucket, job_id=job_id, plan=plan)  # each partition read once, not per chunk
     stale = []
     for summary in summaries:
-        lines = late_lines(bucket=bucket, job_id=job_id, plan=plan, chunk=summary["chunk"])
+        lines = late.get(summary["chunk"], [])
         if (late_digest(lines) if lines else None) != summary.get("lateDigest"):
             stale.append({**items[summary["chunk"]], "late": True})
     return stale

@@ -90,6 +90,14 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
 
 def late_lines(*, bucket: str, job_id: str, plan: dict, chunk: int) -> list[int]:
     """Lines of this chunk whose id first occurs in an earlier chunk, from every id partition."""
+    return late_lines_by_chunk(bucket=bucket, job_id=job_id, plan=plan).get(chunk, [])
+
+
+def late_lines_by_chunk(*, bucket: str, job_id: str, plan: dict) -> dict[int, list[int]]:
+    """Every chunk's late lines, each id partition's findings read once."""
     keys = [layout.duplicates_key(job_id, plan["planId"], p) for p in range(int(plan["partitions"]))]
-    documents = objects.parallel(lambda key: objects.get_json(bucket=bucket, key=key), keys)
-    return sorted(line for document in documents for line in document["late"].get(str(chunk), []))
+    by_chunk: dict[int, list[int]] = {}
+    for document in objects.parallel(lambda key: objects.get_json(bucket=bucket, key=key), keys):
+        for chunk, lines in document["late"].items():
+            by_chunk.setdefault(int(chunk), []).extend(lines)
+    return {chunk: sorted(lines) for chunk, lines in by_chunk.items()}
