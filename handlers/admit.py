@@ -22,8 +22,12 @@ from handlers.logic.requests import execution_name
 from handlers.observability import logger
 
 ARRIVE, RELEASE, DRAIN = "arrive", "release", "drain"
-# An admitted job whose execution has not moved it for this long is started again (same name:
-# a no-op if that execution exists).
+# Which execution runs an admitted job: the one its arrival started (named by EventBridge, so
+# it cannot be started again by name), or a new one named from its run.
+OWN_EXECUTION, NEW_EXECUTION = "own", "new"
+# A job admitted into a new execution that has not moved it for this long is started again
+# (same name: a no-op if that execution exists). A job running in its own execution is never
+# restarted: its plan may well take longer than this, and a second execution would run it twice.
 RESTART_AFTER_SECONDS = 300
 
 
@@ -35,7 +39,7 @@ def lambda_handler(event: dict, settings: Settings) -> dict:
     job_id = event.get("jobId")
     if action == RELEASE and isinstance(job_id, str):
         admission.release(job_id)
-    admitted = admit_waiting(settings)
+    admitted = admit_waiting(settings, arriving=job_id if action == ARRIVE else None)
     own = next((entry for entry in admitted if entry["jobId"] == job_id), None) if action == ARRIVE else None
     others = [entry for entry in admitted if entry is not own]
     if action == DRAIN:
@@ -61,8 +65,9 @@ def _place(job_id: str) -> int | None:
     return admission.place(int(job["ticket"])) if job.get("status") == jobflow.QUEUED else None
 
 
-def admit_waiting(settings: Settings) -> list[dict]:
-    """Give free slots to the oldest waiting jobs; the jobs admitted (jobId, runId), oldest first."""
+def admit_waiting(settings: Settings, *, arriving: object = None) -> list[dict]:
+    """Give free slots to the oldest waiting jobs; the jobs admitted (jobId, runId), oldest first.
+    The ``arriving`` job, if admitted, goes on in the execution its arrival started."""
     slots = settings.max_running_jobs
     _free_abandoned_slots(settings)
     admitted: list[dict] = []
@@ -73,7 +78,8 @@ def admit_waiting(settings: Settings) -> list[dict]:
             continue
         if not admission.hold(job["jobId"], slots=slots):
             break  # full: the others keep their place
-        if jobs.admit(job_id=job["jobId"], run_id=job["runId"], timestamp=jobflow.utc_now()):
+        into = OWN_EXECUTION if job["jobId"] == arriving else NEW_EXECUTION
+        if jobs.admit(job_id=job["jobId"], run_id=job["runId"], timestamp=jobflow.utc_now(), started_by=into):
             admitted.append({"jobId": job["jobId"], "runId": job["runId"]})
         # Otherwise it moved meanwhile, most often admitted by a concurrent admitter into this
         # very slot: releasing it here would let a third job run. A slot kept for a job that
@@ -96,11 +102,13 @@ def _free_abandoned_slots(settings: Settings) -> None:
 
 
 def _stalled(settings: Settings, *, exclude: set[str]) -> list[dict]:
-    """Admitted jobs whose execution never moved them (its start was lost): start them again."""
+    """Jobs admitted into a new execution that never moved them (its start was lost): start them again."""
     now = jobs.now_epoch()
     stalled = []
     for holder in sorted(admission.holders() - exclude):
         job = jobs.get_job(holder) or {}
-        if job.get("status") == jobflow.ADMITTED and now - int(job.get("updatedAt") or 0) >= RESTART_AFTER_SECONDS:
+        if job.get("status") != jobflow.ADMITTED or job.get("admittedInto") == OWN_EXECUTION:
+            continue
+        if now - int(job.get("updatedAt") or 0) >= RESTART_AFTER_SECONDS:
             stalled.append({"jobId": holder, "runId": job["runId"]})
     return stalled

@@ -247,11 +247,14 @@ def touch(*, job_id: str, run_id: str) -> None:
     )
 
 
-def admit(*, job_id: str, run_id: str, timestamp: str) -> bool:
-    """QUEUED -> ADMITTED for this run, taking the job off the waiting index. False if it moved."""
+def admit(*, job_id: str, run_id: str, timestamp: str, started_by: str) -> bool:
+    """QUEUED -> ADMITTED for this run, taking the job off the waiting index. False if it moved.
+    ``started_by`` says which execution runs it now (admit.OWN_EXECUTION or admit.NEW_EXECUTION)."""
     return updated(
         job_id,
-        UpdateExpression="SET #st = :admitted, stageTimes.admitted = :at, updatedAt = :now REMOVE #queue",
+        UpdateExpression=(
+            "SET #st = :admitted, stageTimes.admitted = :at, updatedAt = :now, admittedInto = :by REMOVE #queue"
+        ),
         ConditionExpression="#run = :run AND #st = :queued",
         ExpressionAttributeNames={"#st": "status", "#run": "runId", "#queue": "queue"},
         ExpressionAttributeValues={
@@ -260,5 +263,6 @@ def admit(*, job_id: str, run_id: str, timestamp: str) -> bool:
             ":run": run_id,
             ":at": timestamp,
             ":now": now_epoch(),
+            ":by": started_by,
         },
     )

@@ -362,7 +362,9 @@ def test_losing_an_admission_race_keeps_the_winners_slot(aws, settings):
         job = read_job(job_id)
         if job_id == "won" and job["status"] == "QUEUED":  # another admitter takes it right after
             assert admission.hold("won", slots=1)
-            assert jobs.admit(job_id="won", run_id=job["runId"], timestamp="2026-12-01T00:00:00Z")
+            assert jobs.admit(
+                job_id="won", run_id=job["runId"], timestamp="2026-12-01T00:00:00Z", started_by=admit.NEW_EXECUTION
+            )
         return job
 
     with mock.patch("handlers.admit.jobs.get_job", side_effect=read_then_lose_the_race):
@@ -373,15 +375,31 @@ def test_losing_an_admission_race_keeps_the_winners_slot(aws, settings):
 
 
 def test_a_drain_restarts_an_admitted_job_whose_start_was_lost(aws, settings):
-    settings(MAX_RUNNING_JOBS="2")
-    queued = invoke(ingest, put_incoming(aws, job_id="lost", body=good_file(2)))
-    invoke(admit, {"action": "arrive", **queued})
+    settings(MAX_RUNNING_JOBS="1")
+    first, lost = (invoke(ingest, put_incoming(aws, job_id=j, body=good_file(2))) for j in ("first", "lost"))
+    invoke(admit, {"action": "arrive", **first})
+    assert invoke(admit, {"action": "arrive", **lost})["admitted"] is False
+    started = invoke(admit, {"action": "release", "jobId": "first"})["start"]
+    assert [s["input"]["jobId"] for s in started] == ["lost"]  # a new execution, whose start is lost
     assert invoke(admit, {"action": "drain"})["start"] == []  # just admitted: its start is on its way
     with mock.patch(
         "handlers.dal.jobs.now_epoch", return_value=get_job("lost")["updatedAt"] + admit.RESTART_AFTER_SECONDS
     ):
-        start = invoke(admit, {"action": "drain"})["start"]
-    assert [s["input"]["jobId"] for s in start] == ["lost"]
+        again = invoke(admit, {"action": "drain"})["start"]
+    assert again == started  # the same name: Step Functions refuses it if that execution runs
+
+
+def test_a_drain_never_starts_a_job_again_that_runs_in_its_own_execution(aws, settings):
+    """A job admitted on arrival goes on in the execution its upload started (named by EventBridge):
+    a plan longer than RESTART_AFTER_SECONDS must not make a drain start a second execution of it."""
+    settings(MAX_RUNNING_JOBS="2")
+    queued = invoke(ingest, put_incoming(aws, job_id="long-plan", body=good_file(2)))
+    assert invoke(admit, {"action": "arrive", **queued})["admitted"] is True
+    with mock.patch(
+        "handlers.dal.jobs.now_epoch", return_value=get_job("long-plan")["updatedAt"] + admit.RESTART_AFTER_SECONDS
+    ):
+        assert invoke(admit, {"action": "drain"})["start"] == []
+    assert get_job("long-plan")["admittedInto"] == admit.OWN_EXECUTION
 
 
 # --- chunks ---------------------------------------------------------------------------------------
