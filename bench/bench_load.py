@@ -4,7 +4,8 @@
                                [--lambda-limit 4] [--markdown-out FILE]
 
 A fresh emulator and deployment (the end-to-end suite's settings, local/workspace.py:
-LOCAL_SETTINGS, with chunks of `--chunk-mib` for the large file). Every file is uploaded to
+LOCAL_SETTINGS, with chunks of `--chunk-mib` and a deployment's id partitions of
+DEDUP_PARTITION_RECORDS, not the suite's small ones made to give a few MB many partitions). Every file is uploaded to
 incoming/ with the plain S3 API and started by its upload; the clock runs from the upload to
 the job's LOADED (its record's stage time). Each file books its rows over `--days` booking
 dates, as a day's file with its late bookings does (every date is a partition load writes).
@@ -29,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import publish  # noqa: E402
 from handlers.logic.requests import job_id_for_object  # noqa: E402
+from lake.defaults import DEDUP_PARTITION_RECORDS  # noqa: E402
 from local.workspace import LOCAL_SETTINGS, Emulator, Target, Workspace  # noqa: E402
 from pipeline_cli.deployment import Deployment  # noqa: E402
 from pipeline_cli.samples import write_transactions  # noqa: E402
@@ -75,7 +77,7 @@ def main() -> int:
     parser.add_argument("--lambda-limit", type=int, default=4)
     parser.add_argument("--markdown-out")
     args = parser.parse_args()
-    settings = {"CHUNK_BYTES": str(args.chunk_mib << 20)}
+    settings = {"CHUNK_BYTES": str(args.chunk_mib << 20), "DEDUP_PARTITION_RECORDS": str(DEDUP_PARTITION_RECORDS)}
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     small = [
         write_transactions(work / f"small-{n:03d}.csv", rows=args.rows, days=args.days, seed=n)
