@@ -123,9 +123,8 @@ def _vector_block(parsed: fastcsv.ParsedBlock, *, base: int, rows: CsvRows) -> N
     ).items():
         summary.valid_totals.add(currency=currency, rows=count, minor_units=minor)
 
-    # The rows that need the rules one at a time, in line order; the block's valid rows are
-    # handed on once, merged in line order with any of those the rules accept.
-    wants_valid = recorder.wants_valid
+    # In line order: runs of valid rows between the rows that need the rules one at a time.
+    staging = _staging(table, lines, rows) if recorder.wants_valid else None
     events: list[tuple[int, int, list]] = []
     flagged = np.flatnonzero(~good).tolist()
     if flagged:
@@ -134,21 +133,22 @@ def _vector_block(parsed: fastcsv.ParsedBlock, *, base: int, rows: CsvRows) -> N
         events.extend((int(line_numbers[k]), k, list(row)) for k, row in zip(flagged, values, strict=True))
     events.extend((base + number, -1, text.split(",")) for number, text in invalid)
     events.sort(key=lambda event: event[0])
-    if wants_valid:
-        recorder.begin_block()
+    start = 0
     for line, k, row in events:
         if k < 0:
             rows.row(row, line)  # a row of the wrong width: malformed at once
             continue
+        if staging is not None and k > start:
+            recorder.valid_table(staging.slice(start, k - start))
+        start = k + 1
         values_of_row, extras = rows.fields(row)
         recorder.decide(line=line, values=values_of_row, extras=extras, duplicate=bool(duplicate[k]))
-    if wants_valid:
-        kept_lines = lines.filter(good_mask) if kept is not table else lines
-        recorder.end_block(_staging(kept, kept_lines, rows))
+    if staging is not None and num_rows > start:
+        recorder.valid_table(staging.slice(start, num_rows - start))
 
 
 def _staging(table: pa.Table, lines: pa.Array, rows: CsvRows) -> pa.Table:
-    """The block's accepted rows as STAGING_COLUMNS."""
+    """The block's rows as STAGING_COLUMNS (only the accepted ones are ever handed on)."""
     empty = pa.nulls(table.num_rows, pa.string()).fill_null("")
     columns = [lines] + [table.column(name).combine_chunks() for name in c.REQUIRED_FIELDS]
     columns.append(table.column(c.DESCRIPTION).combine_chunks() if rows.has_description else empty)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from handlers.logic import contract as c
 from handlers.logic.duplicates import DuplicateTracker
@@ -140,7 +139,6 @@ class Recorder:
         self._pending_lines: list[int] = []
         self._pending_slots: list[int] = []  # position in _pending of each pending id
         self._valid_rows: list[tuple] = []  # valid rows not yet handed on as a table
-        self._held: list[tuple] | None = None  # valid rows decided one at a time inside a block
 
     # ------------------------------------------------------------------ duplicates
     def forced_mask(self, lines: np.ndarray) -> np.ndarray:
@@ -236,9 +234,7 @@ class Recorder:
     def _valid(self, row: tuple, *, currency: str, minor: int) -> None:
         self.summary.valid += 1
         self.summary.valid_totals.add(currency=currency, rows=1, minor_units=minor)
-        if self._held is not None:
-            self._held.append(row)
-        elif self.on_valid_row is not None:
+        if self.on_valid_row is not None:
             self.on_valid_row(row)
         elif self.on_valid_table is not None:
             self._valid_rows.append(row)
@@ -249,22 +245,6 @@ class Recorder:
         if self._valid_rows:
             rows, self._valid_rows = self._valid_rows, []
             self.on_valid_table(staging_table(rows))  # type: ignore[misc]
-
-    def begin_block(self) -> None:
-        """From here valid rows decided one at a time are held, to be handed on with the block's
-        vectorized rows in line order (``end_block``): one table a block, not a slice between
-        every two rows the rules looked at."""
-        if self.on_valid_table is not None:
-            self._hand_on_rows()  # keep line order
-        self._held = []
-
-    def end_block(self, table: pa.Table) -> None:
-        """The block's vectorized valid rows (STAGING_COLUMNS, in line order) and those held."""
-        held, self._held = self._held or [], None
-        if held:
-            merged = pa.concat_tables([table, staging_table(held)])
-            table = merged.take(pc.sort_indices(merged.column("line")))
-        self.valid_table(table)
 
     def valid_table(self, table: pa.Table) -> None:
         """Rows already counted valid (the vectorized path), as a STAGING_COLUMNS table."""
