@@ -5,12 +5,12 @@
 
 A fresh emulator and deployment (the end-to-end suite's settings, local/workspace.py:
 LOCAL_SETTINGS, with chunks of `--chunk-mib` and a deployment's id partitions of
-DEDUP_PARTITION_RECORDS, not the suite's small ones made to give a few MB many partitions). Every file is uploaded to
-incoming/ with the plain S3 API and started by its upload; the clock runs from the upload to
-the job's LOADED (its record's stage time). Each file books its rows over `--days` booking
-dates, as a day's file with its late bookings does (every date is a partition load writes).
-The emulator runs each invocation on this machine's cores, so the figures measure the
-pipeline's own overhead and admission, not Lambda's capacity.
+DEDUP_PARTITION_RECORDS, not the suite's small ones made to give a few MB many partitions).
+Every file is uploaded to incoming/ as `aws s3 cp` does (multipart above 8 MB) and started by
+its upload; the clock runs from the upload to the job's LOADED (its record's stage time). Each
+file books its rows over `--days` booking dates, as a day's file with its late bookings does
+(every date is a partition load writes). The emulator runs each invocation on this machine's
+cores, so the figures measure the pipeline's own overhead and admission, not Lambda's capacity.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+
+from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,14 +46,17 @@ def _loaded_at(job: dict) -> float:
 
 def _push(target: Target, deployment: Deployment, files: list[Path], prefix: str) -> tuple[float, list[dict], dict]:
     """Upload every file at once; wait for their jobs. (seconds, jobs, upload time per job)."""
-    s3 = target.client("s3")
+    # The emulator assembles a multipart upload of a few GB in minutes (S3: seconds); a retry of
+    # CompleteMultipartUpload after the SDK's 60 s read timeout then fails with a 500.
+    s3 = target.client("s3", config=Config(read_timeout=900))
     uploaded: dict[str, float] = {}
 
     def upload(path: Path) -> None:
         key = f"incoming/{prefix}/{path.name}"
         sent = time.time()
-        with path.open("rb") as body:
-            version = s3.put_object(Bucket=deployment.bucket, Key=key, Body=body).get("VersionId")
+        # As `aws s3 cp` uploads: one PUT up to 8 MB, a multipart upload of 8 MB parts above.
+        s3.upload_file(str(path), deployment.bucket, key)
+        version = s3.head_object(Bucket=deployment.bucket, Key=key).get("VersionId")
         uploaded[job_id_for_object(key=key, version_id=version)] = sent
 
     started = time.monotonic()

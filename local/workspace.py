@@ -221,13 +221,14 @@ class Target:
             timeout=600,
         )
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, *, config: Any = None) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.emulator.url,
             region_name=REGION,
             aws_access_key_id="test",
             aws_secret_access_key="test",  # noqa: S106 - the emulator's fixed credentials
+            config=config,
         )
 
     def write_timings(self) -> None:
