@@ -79,7 +79,7 @@ def admit_waiting(settings: Settings, *, arriving: object = None) -> list[dict]:
         if not admission.hold(job["jobId"], slots=slots):
             break  # full: the others keep their place
         into = OWN_EXECUTION if job["jobId"] == arriving else NEW_EXECUTION
-        if jobs.admit(job_id=job["jobId"], run_id=job["runId"], timestamp=jobflow.utc_now(), started_by=into):
+        if jobs.admit(job_id=job["jobId"], run_id=job["runId"], timestamp=jobflow.utc_now(), into=into):
             admitted.append({"jobId": job["jobId"], "runId": job["runId"]})
         # Otherwise it moved meanwhile, most often admitted by a concurrent admitter into this
         # very slot: releasing it here would let a third job run. A slot kept for a job that

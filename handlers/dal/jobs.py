@@ -247,9 +247,9 @@ def touch(*, job_id: str, run_id: str) -> None:
     )
 
 
-def admit(*, job_id: str, run_id: str, timestamp: str, started_by: str) -> bool:
+def admit(*, job_id: str, run_id: str, timestamp: str, into: str) -> bool:
     """QUEUED -> ADMITTED for this run, taking the job off the waiting index. False if it moved.
-    ``started_by`` says which execution runs it now (admit.OWN_EXECUTION or admit.NEW_EXECUTION)."""
+    ``into``: the execution that runs it now (admit.OWN_EXECUTION or admit.NEW_EXECUTION)."""
     return updated(
         job_id,
         UpdateExpression=(
@@ -263,6 +263,6 @@ def admit(*, job_id: str, run_id: str, timestamp: str, started_by: str) -> bool:
             ":run": run_id,
             ":at": timestamp,
             ":now": now_epoch(),
-            ":by": started_by,
+            ":by": into,
         },
     )

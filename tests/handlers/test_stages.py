@@ -363,7 +363,7 @@ def test_losing_an_admission_race_keeps_the_winners_slot(aws, settings):
         if job_id == "won" and job["status"] == "QUEUED":  # another admitter takes it right after
             assert admission.hold("won", slots=1)
             assert jobs.admit(
-                job_id="won", run_id=job["runId"], timestamp="2026-12-01T00:00:00Z", started_by=admit.NEW_EXECUTION
+                job_id="won", run_id=job["runId"], timestamp="2026-12-01T00:00:00Z", into=admit.NEW_EXECUTION
             )
         return job
 
