@@ -76,7 +76,6 @@ def validate_csv_blocks(raw: ReadsBytes, recorder: Recorder, *, header: list[str
         next_line += header_text.count("\n")
     rows = CsvRows(header, recorder)
     splitter = RecordSplitter()
-    pool = pa.default_memory_pool()
     for block in itertools.chain((rest,) if rest else (), blocks):
         if splitter.idle and rows.vector_ok and fastcsv.is_simple_block(block):
             parsed = fastcsv.parse_block(block, header)
@@ -84,7 +83,6 @@ def validate_csv_blocks(raw: ReadsBytes, recorder: Recorder, *, header: list[str
                 recorder.flush()  # records before this block are decided first: line order
                 _vector_block(parsed, base=next_line - 1, rows=rows)
                 del parsed
-                pool.release_unused()  # mimalloc otherwise keeps freed block memory around
                 next_line += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
                 continue
         for line, record in numbered(splitter.push(decode(block)), first_line=next_line):

@@ -238,7 +238,7 @@ class DailyAggregator:
             self._partial_rows += partial.num_rows
             if self._directory is not None and self._partial_rows > MERGE_ROWS:
                 self._compact()
-            pa.default_memory_pool().release_unused()  # mimalloc otherwise keeps what a reduction freed
+            pa.default_memory_pool().release_unused()  # the pages a reduction freed, back now
 
     def _compact(self) -> None:
         merged = self._take_partials()

@@ -44,3 +44,16 @@ def test_validate_peak_rss_does_not_grow_with_file_size(tmp_path):
     # at a time; anything holding rows or ids of the whole file would add far more than 25 MB.
     assert large_rss - small_rss < 25, (small_rss, large_rss)
     assert large_rss < 200, large_rss
+
+
+def _pool_after_import(environment: dict[str, str]) -> str:
+    code = f"import sys; sys.path.insert(0, {ROOT!r}); import handlers, pyarrow as pa; "
+    code += "print(pa.default_memory_pool().backend_name)"
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"} | environment
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)  # noqa: S603
+    return result.stdout.strip()
+
+
+def test_the_handlers_give_arrow_an_allocator_that_returns_freed_memory_unless_told_otherwise():
+    assert _pool_after_import({}) == "system"
+    assert _pool_after_import({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}) == "mimalloc"
