@@ -138,6 +138,69 @@ def _date(work: str) -> dict:
     return {"seconds": time.perf_counter() - started, "rows": staged["rows"], "groups": result.daily_rows}
 
 
+def _kernels(path: str, start: int, end: int, work: str) -> dict:
+    """The floor of the vectorized design: the chunk's bytes through the array kernels alone, as if
+    validate wrote the curated Parquet itself. Blocks parsed by pyarrow, the prefilter's rules, the
+    id keys, normalisation, the transactions' Parquet and the daily sums; no per-row rules (the
+    rows the prefilter refuses are dropped), no duplicate lookup, no staging files, no uploads."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from handlers.logic import contract as c
+    from handlers.logic import curated, fastcsv
+    from handlers.logic.csv_blocks import BLOCK_BYTES, iter_blocks
+    from handlers.logic.idkeys import IdKeys, new_seed
+    from handlers.logic.localjob import RangeReader
+    from handlers.logic.normalize import normalize_batch
+    from handlers.logic.recorder import STAGING_SCHEMA
+
+    header = json.loads(os.environ["BENCH_PLAN"])["header"]
+    keys = IdKeys(new_seed())
+    aggregator = curated.DailyAggregator(work)
+    writer = curated.RowGroupWriter(
+        os.path.join(work, "kernels.parquet"), curated.TRANSACTION_SCHEMA, rows=curated.ROW_GROUP_ROWS
+    )
+    pending: list[pa.Table] = []
+    rows = 0
+
+    def normalize() -> None:
+        batch = normalize_batch(pa.concat_tables(pending).combine_chunks())
+        aggregator.add(batch)
+        columns = {"job_id": curated.constant_strings("bench", batch.num_rows)}
+        columns.update((name, batch.column(name)) for name in curated.TRANSACTION_SCHEMA.names[1:])
+        writer.write(pa.table(columns, schema=curated.TRANSACTION_SCHEMA))
+        pending.clear()
+
+    started = time.perf_counter()
+    reader = RangeReader(path, start, end)
+    for block in iter_blocks(reader, BLOCK_BYTES, strip_bom=False):
+        if not fastcsv.is_simple_block(block):
+            continue
+        table = fastcsv.parse_block(block, header).table
+        columns = {name: table.column(name).combine_chunks() for name in c.CONTRACT_FIELDS if name in header}
+        accepted, id_ok = fastcsv.prefilter(columns, table.num_rows)
+        keys.of_array(columns[c.TRANSACTION_ID].filter(id_ok))
+        kept = table.filter(accepted)
+        empty = curated.constant_strings("", kept.num_rows)
+        line = pa.array(range(rows, rows + kept.num_rows), pa.int64())
+        staged = [line] + [kept.column(name) for name in c.REQUIRED_FIELDS]
+        staged += [kept.column(c.DESCRIPTION) if c.DESCRIPTION in header else empty, empty]
+        pending.append(pa.Table.from_arrays(staged, schema=STAGING_SCHEMA))
+        rows += kept.num_rows
+        if sum(t.num_rows for t in pending) >= 64 * 1024:
+            normalize()
+    if pending:
+        normalize()
+    writer.close()
+    with pq.ParquetWriter(
+        os.path.join(work, "daily.parquet"), curated.DAILY_TOTALS_SCHEMA, **curated.PARQUET_OPTIONS
+    ) as daily:
+        for totals in aggregator.results("bench", rows=curated.DAILY_ROW_GROUP_ROWS):
+            daily.write_table(totals)
+    reader.close()
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
 def _chunk_from(item: dict):
     from handlers.logic.planning import Chunk
 
@@ -197,6 +260,8 @@ def measure(mode: str, args: list[str]) -> dict:
         return _validate(args[0], int(args[1]), args[2])
     if mode == "transform":
         return _transform(args[0])
+    if mode == "kernels":
+        return _kernels(args[0], int(args[1]), int(args[2]), args[3])
     if mode == "dedupe":
         return _dedupe(int(args[0]), int(args[1]))
     if mode == "stage":
@@ -222,13 +287,18 @@ def run_child(mode: str, *args: object, env: dict[str, str] | None = None) -> di
     return json.loads(output)
 
 
-def chunk_round(path: str, which: int, env: dict[str, str]) -> tuple[dict, dict, dict]:
+def chunk_round(path: str, which: int, env: dict[str, str], *, floor: bool = False) -> tuple[dict, ...]:
     """csv.reader over the chunk's bytes, then validate, then transform of what it left, each in
-    its own process (the two steps are separate functions in the deployment)."""
+    its own process (the two steps are separate functions in the deployment); with ``floor``,
+    then the array kernels alone over the same bytes."""
     plan = json.loads(env["BENCH_PLAN"])["chunks"][which]
     yardstick = run_child("csv_reader", path, plan["start"], plan["end"])
     with tempfile.TemporaryDirectory() as work:
-        return yardstick, run_child("validate", path, which, work, env=env), run_child("transform", work)
+        steps = (yardstick, run_child("validate", path, which, work, env=env), run_child("transform", work))
+    if not floor:
+        return steps
+    with tempfile.TemporaryDirectory() as work:
+        return (*steps, run_child("kernels", path, plan["start"], plan["end"], work, env=env))
 
 
 def plan_env(path: str, chunk_bytes: int) -> tuple[dict[str, str], dict]:
@@ -302,10 +372,10 @@ def main() -> int:
     chunk_mb = (item["end"] - item["start"]) / 1_000_000
     # Rounds of the yardstick and both steps back to back: this machine's speed drifts by up to a
     # fifth between minutes, so each ratio is taken within a round and the median round reported.
-    rounds = [chunk_round(files[jobs_mb], middle, env) for _ in range(REPEATS)]
+    rounds = [chunk_round(files[jobs_mb], middle, env, floor=True) for _ in range(REPEATS)]
     ratio = lambda r: r[0]["seconds"] / (r[1]["seconds"] + r[2]["seconds"])  # noqa: E731
-    yardstick, validate, transform = sorted(rounds, key=ratio)[len(rounds) // 2]
-    peaks = [max(r[k]["peak_rss_mb"] for r in rounds) for k in range(3)]
+    yardstick, validate, transform, kernels = sorted(rounds, key=ratio)[len(rounds) // 2]
+    peaks = [max(r[k]["peak_rss_mb"] for r in rounds) for k in range(4)]
     both = {"seconds": validate["seconds"] + transform["seconds"], "peak_rss_mb": max(peaks[1:])}
     base = chunk_mb / yardstick["seconds"]
     emit(
@@ -323,6 +393,7 @@ def main() -> int:
         ("validate", validate, peaks[1]),
         ("transform", transform, peaks[2]),
         ("validate + transform", both, both["peak_rss_mb"]),
+        ("the array kernels alone (the floor of this design; see below)", kernels, peaks[3]),
     ):
         speed = chunk_mb / result["seconds"]
         emit(f"| {label} | {result['seconds']:.2f} | {speed:.1f} | {speed / base:.2f}x | {peak:.0f} |")
