@@ -148,11 +148,11 @@ def _kernels(path: str, start: int, end: int, work: str) -> dict:
 
     from handlers.logic import contract as c
     from handlers.logic import curated, fastcsv
-    from handlers.logic.csv_blocks import BLOCK_BYTES, iter_blocks
+    from handlers.logic.chunkwork import NORMALIZE_ROWS
+    from handlers.logic.csv_blocks import BLOCK_BYTES, iter_blocks, staging_table
     from handlers.logic.idkeys import IdKeys, new_seed
     from handlers.logic.localjob import RangeReader
     from handlers.logic.normalize import normalize_batch
-    from handlers.logic.recorder import STAGING_SCHEMA
 
     header = json.loads(os.environ["BENCH_PLAN"])["header"]
     keys = IdKeys(new_seed())
@@ -166,9 +166,7 @@ def _kernels(path: str, start: int, end: int, work: str) -> dict:
     def normalize() -> None:
         batch = normalize_batch(pa.concat_tables(pending).combine_chunks())
         aggregator.add(batch)
-        columns = {"job_id": curated.constant_strings("bench", batch.num_rows)}
-        columns.update((name, batch.column(name)) for name in curated.TRANSACTION_SCHEMA.names[1:])
-        writer.write(pa.table(columns, schema=curated.TRANSACTION_SCHEMA))
+        writer.write(curated.transaction_rows(batch, "bench"))
         pending.clear()
 
     started = time.perf_counter()
@@ -181,13 +179,10 @@ def _kernels(path: str, start: int, end: int, work: str) -> dict:
         accepted, id_ok = fastcsv.prefilter(columns, table.num_rows)
         keys.of_array(columns[c.TRANSACTION_ID].filter(id_ok))
         kept = table.filter(accepted)
-        empty = curated.constant_strings("", kept.num_rows)
-        line = pa.array(range(rows, rows + kept.num_rows), pa.int64())
-        staged = [line] + [kept.column(name) for name in c.REQUIRED_FIELDS]
-        staged += [kept.column(c.DESCRIPTION) if c.DESCRIPTION in header else empty, empty]
-        pending.append(pa.Table.from_arrays(staged, schema=STAGING_SCHEMA))
+        lines = pa.array(range(rows, rows + kept.num_rows), pa.int64())
+        pending.append(staging_table(kept, lines, has_description=c.DESCRIPTION in header))
         rows += kept.num_rows
-        if sum(t.num_rows for t in pending) >= 64 * 1024:
+        if sum(t.num_rows for t in pending) >= NORMALIZE_ROWS:
             normalize()
     if pending:
         normalize()

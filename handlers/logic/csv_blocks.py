@@ -122,7 +122,7 @@ def _vector_block(parsed: fastcsv.ParsedBlock, *, base: int, rows: CsvRows) -> N
         summary.valid_totals.add(currency=currency, rows=count, minor_units=minor)
 
     # In line order: runs of valid rows between the rows that need the rules one at a time.
-    staging = _staging(table, lines, rows) if recorder.wants_valid else None
+    staging = staging_table(table, lines, has_description=rows.has_description) if recorder.wants_valid else None
     events: list[tuple[int, int, list]] = []
     flagged = np.flatnonzero(~good).tolist()
     if flagged:
@@ -145,10 +145,10 @@ def _vector_block(parsed: fastcsv.ParsedBlock, *, base: int, rows: CsvRows) -> N
         recorder.valid_table(staging.slice(start, num_rows - start))
 
 
-def _staging(table: pa.Table, lines: pa.Array, rows: CsvRows) -> pa.Table:
-    """The block's rows as STAGING_COLUMNS (only the accepted ones are ever handed on)."""
+def staging_table(table: pa.Table, lines: pa.Array, *, has_description: bool) -> pa.Table:
+    """A parsed block's rows as STAGING_COLUMNS (only the accepted ones are ever handed on)."""
     empty = pa.nulls(table.num_rows, pa.string()).fill_null("")
     columns = [lines] + [table.column(name).combine_chunks() for name in c.REQUIRED_FIELDS]
-    columns.append(table.column(c.DESCRIPTION).combine_chunks() if rows.has_description else empty)
+    columns.append(table.column(c.DESCRIPTION).combine_chunks() if has_description else empty)
     columns.append(empty)
     return pa.Table.from_arrays(columns, schema=STAGING_SCHEMA)

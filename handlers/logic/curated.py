@@ -488,9 +488,7 @@ def write_date(
                     writer = next_file()
                 room = FILE_ROWS - writer.rows_written - writer.pending_rows
                 piece = batch.slice(offset, room)
-                columns = {"job_id": constant_strings(job_id, piece.num_rows)}
-                columns.update((name, piece.column(name)) for name in TRANSACTION_SCHEMA.names[1:])
-                writer.write(pa.table(columns, schema=TRANSACTION_SCHEMA))
+                writer.write(transaction_rows(piece, job_id))
                 offset += piece.num_rows
                 if writer.rows_written + writer.pending_rows >= FILE_ROWS:
                     done, writer = writer, None
@@ -510,6 +508,13 @@ def write_date(
             daily_rows += table.num_rows
     del booking_date  # the date is the files' location, not a column
     return DateOutput(files=files, daily_path=daily_path, daily_rows=daily_rows, totals=totals)
+
+
+def transaction_rows(normalised: pa.Table, job_id: str) -> pa.Table:
+    """Normalised rows as the published transactions (TRANSACTION_SCHEMA: the job's id first)."""
+    columns = {"job_id": constant_strings(job_id, normalised.num_rows)}
+    columns.update((name, normalised.column(name)) for name in TRANSACTION_SCHEMA.names[1:])
+    return pa.table(columns, schema=TRANSACTION_SCHEMA)
 
 
 def _part_batches(parts: list[str]):
