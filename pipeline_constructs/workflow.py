@@ -15,6 +15,10 @@ instead of failing), and transient Lambda errors with a short one; it times out 
 function would, and on any other error the job is recorded FAILED, its slot freed, an alert sent.
 The chunk work runs in Distributed Maps whose children are Standard executions (see
 docs/architecture.md: their retries may wait longer than an Express child may live).
+
+State names are unique across the whole state machine, the Maps' children included: Step Functions
+refuses a definition that repeats one (`DUPLICATE_STATE_NAME`), however deep. A Map's children are
+written with short local names and take their map's name in one place (`child_state_name`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ EXECUTION_EXISTS = "StepFunctions.ExecutionAlreadyExistsException"
 # record) comes first and the task timeout only catches a lost invocation.
 TASK_TIMEOUT_MARGIN_SECONDS = 60
 FAILED_STATE = "JobFailed"
+# Step Functions' longest state name (StateEnteredEventDetails.name in the API reference).
+MAX_STATE_NAME_LENGTH = 80
 # Where the Distributed Maps write their run manifests (each run under its own id).
 MAP_RUNS_PREFIX = f"{layout.STAGING}/map-runs"
 
@@ -202,11 +208,73 @@ def build_definition(
         "Drained": {"Type": "Succeed"},
     }
     states.update(_failure_states(functions=functions, retries=retries, alert_topic_arn=alert_topic_arn))
-    return {
+    definition = {
         "Comment": "Financial transactions pipeline: admission, plan, chunked validation, transform, load",
         "StartAt": "Route",
-        "States": states,
+        "States": _children_named_after_their_maps(states),
     }
+    check_state_names(definition)
+    return definition
+
+
+def child_state_name(map_name: str, child: str) -> str:
+    """The machine-wide name of a Map's child state (only 0-9, A-Z, a-z, - and _ added, the
+    characters CloudWatch Logs takes in a state name)."""
+    return f"{map_name}-{child}"
+
+
+def _children_named_after_their_maps(states: Mapping[str, Any]) -> dict[str, Any]:
+    """The states, each Map's children renamed by `child_state_name` (and their transitions with them)."""
+    named = {}
+    for name, state in states.items():
+        processor = state.get("ItemProcessor")
+        if processor is not None:
+            local = processor["States"]
+            rename = {child: child_state_name(name, child) for child in local}
+            children = {rename[child]: _renamed_transitions(body, rename) for child, body in local.items()}
+            processor = {**processor, "StartAt": rename[processor["StartAt"]]}
+            processor["States"] = _children_named_after_their_maps(children)
+            state = {**state, "ItemProcessor": processor}
+        named[name] = state
+    return named
+
+
+def _renamed_transitions(state: Mapping[str, Any], rename: Mapping[str, str]) -> dict[str, Any]:
+    renamed = dict(state)
+    for field in ("Next", "Default"):
+        if field in renamed:
+            renamed[field] = rename[renamed[field]]
+    for field in ("Catch", "Choices"):
+        if field in renamed:
+            renamed[field] = [{**rule, "Next": rename[rule["Next"]]} for rule in renamed[field]]
+    return renamed
+
+
+def _state_names(states: Mapping[str, Any]) -> list[str]:
+    names = []
+    for name, state in states.items():
+        names.append(name)
+        for processor in (state.get("ItemProcessor"), *state.get("Branches", ())):
+            if processor is not None:
+                names.extend(_state_names(processor["States"]))
+    return names
+
+
+def check_state_names(definition: Mapping[str, Any]) -> None:
+    """Refuse what Step Functions refuses: a state name used twice anywhere in the machine
+    (`DUPLICATE_STATE_NAME`), or one longer than it accepts."""
+    names = _state_names(definition["States"])
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"state machine definition: state names {repeated} are used more than once; names must be unique "
+            "across the whole state machine, Map children included (Step Functions: DUPLICATE_STATE_NAME)"
+        )
+    too_long = [name for name in names if len(name) > MAX_STATE_NAME_LENGTH]
+    if too_long:
+        raise ValueError(
+            f"state machine definition: state names {too_long} are longer than {MAX_STATE_NAME_LENGTH} characters"
+        )
 
 
 def _failure_states(*, functions: Mapping[str, TaskFunction], retries: Retries, alert_topic_arn: str) -> dict[str, Any]:

@@ -2,6 +2,9 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
+from pipeline_constructs.workflow import check_state_names
 from stacks.config import PipelineConfig
 from tests.infra.synth import Synth
 
@@ -108,15 +111,19 @@ def test_failures_are_recorded_released_alerted_then_failed(synthesized: Synth) 
     assert states["NotifyFailure"]["Parameters"]["TopicArn"] == "${aws_sns_topic.alerts.arn}"
     assert states["NotifyFailure"]["Next"] == "JobFailed"
     assert states["JobFailed"]["Type"] == "Fail"
-    item = states["ValidateChunks"]["ItemProcessor"]["States"]
-    assert item["Work"]["Catch"][0]["Next"] == "RecordItemFailure"
-    assert item["RecordItemFailure"]["Next"] == "ItemFailed" and item["ItemFailed"]["Type"] == "Fail"
+    for name in ("ValidateChunks", "FindDuplicates", "Revalidate", "TransformDates"):
+        item = states[name]["ItemProcessor"]
+        assert item["StartAt"] == f"{name}-Work"
+        assert item["States"][f"{name}-Work"]["Catch"][0]["Next"] == f"{name}-RecordItemFailure"
+        assert item["States"][f"{name}-RecordItemFailure"]["Next"] == f"{name}-ItemFailed"
+        assert item["States"][f"{name}-ItemFailed"]["Type"] == "Fail"
 
 
 def test_admitted_jobs_start_as_their_own_named_executions(synthesized: Synth) -> None:
     states = _definition(synthesized)["States"]
     for name in ("StartOthers", "StartNext", "StartAdmitted", "StartAfterFailure"):
-        start = states[name]["ItemProcessor"]["States"]["Start"]
+        assert states[name]["ItemProcessor"]["StartAt"] == f"{name}-Start"
+        start = states[name]["ItemProcessor"]["States"][f"{name}-Start"]
         assert start["Resource"] == "arn:aws:states:::states:startExecution"
         assert start["Parameters"] == {
             "StateMachineArn.$": "$$.StateMachine.Id",
@@ -124,6 +131,31 @@ def test_admitted_jobs_start_as_their_own_named_executions(synthesized: Synth) -
             "Input.$": "$.input",
         }
         assert start["Catch"][0]["ErrorEquals"] == ["StepFunctions.ExecutionAlreadyExistsException"]
+        assert start["Catch"][0]["Next"] == f"{name}-AlreadyStarted"
+        assert states[name]["ItemProcessor"]["States"][f"{name}-AlreadyStarted"]["Type"] == "Succeed"
+
+
+def _state_names(states: dict) -> list[str]:
+    names = []
+    for name, state in states.items():
+        names.append(name)
+        names.extend(_state_names(state.get("ItemProcessor", {}).get("States", {})))
+    return names
+
+
+def test_state_names_are_unique_across_the_whole_machine_map_children_included(synthesized: Synth) -> None:
+    # Step Functions refuses a definition that repeats a name at any depth (DUPLICATE_STATE_NAME).
+    names = _state_names(_definition(synthesized)["States"])
+    assert len(names) > len(_definition(synthesized)["States"])  # the Maps' children are counted
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
+    assert max(map(len, names)) <= 80
+
+
+def test_a_definition_that_repeats_a_state_name_is_refused_at_synth() -> None:
+    inner = {"StartAt": "Work", "States": {"Work": {"Type": "Succeed"}}}
+    definition = {"StartAt": "Work", "States": {"Work": {"Type": "Map", "ItemProcessor": inner, "End": True}}}
+    with pytest.raises(ValueError, match=r"\['Work'\] are used more than once.*DUPLICATE_STATE_NAME"):
+        check_state_names(definition)
 
 
 def test_uploads_to_incoming_start_the_workflow_with_a_dead_letter_queue(synthesized: Synth) -> None:
