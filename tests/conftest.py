@@ -20,6 +20,8 @@ from tests.infra import synth  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # A distinctive suffix, so "every name carries the suffix" cannot pass by accident.
 TEST_ENV = {"ENVIRONMENT_SUFFIX": "qa7"}
+PROD_ENV = {"ENVIRONMENT_SUFFIX": "prod"}
+LOCAL_ENV = {**TEST_ENV, "LOCAL": "1"}
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +32,26 @@ def config() -> PipelineConfig:
 @pytest.fixture(scope="session")
 def synthesized(config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> synth.Synth:
     return synth.synthesize(config, tmp_path_factory.mktemp("cdktf.out"))
+
+
+@pytest.fixture(scope="session")
+def prod_config() -> PipelineConfig:
+    return from_env(PROD_ENV)
+
+
+@pytest.fixture(scope="session")
+def prod_synthesized(prod_config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> synth.Synth:
+    return synth.synthesize(prod_config, tmp_path_factory.mktemp("cdktf.out.prod"))
+
+
+@pytest.fixture(scope="session")
+def local_config() -> PipelineConfig:
+    return from_env(LOCAL_ENV)
+
+
+@pytest.fixture(scope="session")
+def local_synthesized(local_config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> synth.Synth:
+    return synth.synthesize(local_config, tmp_path_factory.mktemp("cdktf.out.local"))
 
 
 @pytest.fixture(scope="session")

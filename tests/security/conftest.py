@@ -1,4 +1,5 @@
-"""The static policy gate's fixtures: checkov runs once per session on each synth."""
+"""The static policy gate's fixtures: checkov runs once per session on each synth (tests/conftest.py
+synthesizes each environment)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from stacks.config import PipelineConfig, from_env
 from tests.conftest import PROJECT_ROOT
 from tests.infra import synth
 
 SCAN_PYTHON = PROJECT_ROOT / ".venv-scan" / "bin" / "python"
 GATE = PROJECT_ROOT / "checkov" / "run_gate.py"
-PROD_ENV = {"ENVIRONMENT_SUFFIX": "prod"}
 
 
 def run_gate(stacks_dir: Path) -> tuple[int, dict, str]:
@@ -33,16 +32,6 @@ def run_gate(stacks_dir: Path) -> tuple[int, dict, str]:
 @pytest.fixture(scope="session")
 def gate(synthesized: synth.Synth) -> tuple[int, dict, str]:
     return run_gate(synthesized.outdir / "stacks")
-
-
-@pytest.fixture(scope="session")
-def prod_config() -> PipelineConfig:
-    return from_env(PROD_ENV)
-
-
-@pytest.fixture(scope="session")
-def prod_synthesized(prod_config: PipelineConfig, tmp_path_factory: pytest.TempPathFactory) -> synth.Synth:
-    return synth.synthesize(prod_config, tmp_path_factory.mktemp("cdktf.out.prod"))
 
 
 @pytest.fixture(scope="session")
