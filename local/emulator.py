@@ -40,6 +40,15 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     than it tolerates now fails with States.ExceedToleratedFailureThreshold (once all have run).
   * IAM is enforced (local/iam: the deployer, role sessions for functions and the state
     machine, resource ARNs, denials in each protocol's shape); PIPELINE_LOCAL_IAM=0 turns it off.
+  * local/aws_limits.py: what AWS refuses and moto accepted. Definitions with a state name used
+    twice anywhere in the machine (Map and Parallel children included), or with anything the
+    pinned asl-validator finds, are InvalidDefinition in AWS's words (moto's own InvalidDefinition
+    reached clients with an empty error code), and ValidateStateMachineDefinition lists the same
+    diagnostics; a Lambda request body over 50 MB zipped is RequestEntityTooLargeException, a
+    function, layer, or function with its layers over 250 MB unzipped InvalidParameterValueException;
+    a state input over 256 KB after Parameters is States.DataLimitExceeded (moto checked outputs
+    only), an output of exactly 256 KB passes (moto refused it), and States.ALL no longer catches
+    or retries States.DataLimitExceeded. DynamoDB's 400 KB item limit is moto's own.
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
 (--runtime-dir / env PIPELINE_LOCAL_RUNTIME_DIR) stands in for the boto3 that Lambda provides:
 ``python -c "from local.lambda_runner import link_runtime_dir; link_runtime_dir('DIR')"`` makes
@@ -80,7 +89,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local import iam, lambda_runner
+from local import aws_limits, iam, lambda_runner
 
 LOG = logging.getLogger("local.emulator")
 HOST = "127.0.0.1"
@@ -147,19 +156,17 @@ def _patch_stepfunctions() -> None:
     from moto.stepfunctions.responses import StepFunctionResponse
 
     def validate_state_machine_definition(self: Any) -> str:
-        # Uses moto's ASL parser (the one that executes machines) as the validator.
+        # The checks AWS makes that moto does not (local/aws_limits.py), each its own diagnostic
+        # as AWS lists them; then moto's ASL parser, the one that executes machines.
+        definition = self._get_param("definition")
         try:
-            StepFunctionsParserBackend._validate_definition(self._get_param("definition"))
-            result, diagnostics = "OK", []
+            diagnostics = aws_limits.definition_diagnostics(definition)
+            if not diagnostics:
+                StepFunctionsParserBackend._validate_definition.__wrapped__(definition)
         except InvalidDefinition as exc:
-            result = "FAIL"
-            diagnostics = [
-                {
-                    "severity": "ERROR",
-                    "code": "SCHEMA_VALIDATION_FAILED",
-                    "message": getattr(exc, "message", None) or str(exc),
-                }
-            ]
+            message = getattr(exc, "message", None) or str(exc)
+            diagnostics = [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": message}]
+        result = "FAIL" if diagnostics else "OK"
         return json.dumps({"result": result, "diagnostics": diagnostics, "truncated": False})
 
     def list_state_machine_versions(self: Any) -> str:
@@ -376,6 +383,7 @@ def apply_patches() -> None:
         from local import events, moto_patches
 
         _patch_stepfunctions()
+        aws_limits.apply()
         _patch_map_failure_tolerance()
         _patch_lambda()
         _patch_s3()
