@@ -3,15 +3,21 @@
 No manual zip step: the function package is the `handlers/` package zipped as is, and the
 shared layer is built from the pinned `handlers/requirements.txt` for the target platform
 and Python. Zip entries are sorted, dated 1980-01-01 and given fixed permissions, and no
-bytecode is compiled, so the archive hash changes only when an input does.
+bytecode is compiled, so the archive hash changes only when an input does (the builder's
+Python counts as one: its zlib compresses). The layer keeps only what the wheels put on the
+import path: pip's console scripts name the building virtualenv in their shebang and its
+install record hashes them, so both differed from one checkout to another
+(tests/infra/test_reproducible_packages.py builds in two).
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -36,7 +42,11 @@ _LAYER_PRUNE_GLOBS = (
     "python/pyarrow/_flight*.so",
     "python/pyarrow/_pyarrow_cpp_tests*.so",
 )
-LAYER_BUILDER_VERSION = "3"
+# What pip writes about the install rather than the package: RECORD lists (and hashes) the
+# console scripts, INSTALLER and REQUESTED name the tool and the request, direct_url.json the
+# place a wheel came from. METADATA, WHEEL, entry points and licences come from the wheel.
+_INSTALL_RECORDS = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
+LAYER_BUILDER_VERSION = "4"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +114,9 @@ def deterministic_zip(*, source: Path, destination: Path, prefix: str = "") -> P
         for file in _included_files(source):
             arcname = prefix + file.relative_to(source).as_posix()
             info = zipfile.ZipInfo(arcname, date_time=_FIXED_DATE)
-            executable = os.access(file, os.X_OK)
+            info.create_system = 3  # Unix, whose modes external_attr carries, wherever this runs
+            # Any execute bit (a umask clears some), not os.access, whose answer depends on who builds.
+            executable = file.stat().st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
             info.external_attr = (0o100755 if executable else 0o100644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, file.read_bytes(), compresslevel=6)
@@ -159,6 +171,7 @@ def build_layer(*, requirements: Path, target: LayerTarget, build_dir: Path) -> 
             raise RuntimeError(
                 f"building the Lambda layer from {requirements} for {target.key} failed:\n{result.stderr}"
             )
+        _keep_importable_only(site)
         for pattern in _LAYER_PRUNE_GLOBS:
             for path in Path(scratch).glob(pattern):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -171,3 +184,23 @@ def build_layer(*, requirements: Path, target: LayerTarget, build_dir: Path) -> 
             os.link(built.path, destination)
         built.path.unlink()
         return Package(path=destination, sha256=sha256_file(destination))
+
+
+def _keep_importable_only(site: Path) -> None:
+    """Remove what pip installed beside the import path, and its records of the install.
+
+    With --target, pip moves a wheel's scripts, headers and data into the target too (bin/,
+    include/, ...); each RECORD lists them as paths leaving the library directory ("../../bin/f2py").
+    The directories left empty need no removal: the zip holds files only.
+    """
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        for row in csv.reader(record.read_text(encoding="utf-8").splitlines()):
+            parts = Path(row[0]).parts if row else ()
+            if parts[:1] != ("..",):
+                continue
+            outside = site.joinpath(*(p for p in parts if p != ".."))
+            if outside.is_file() or outside.is_symlink():
+                outside.unlink()
+    for dist_info in site.glob("*.dist-info"):
+        for name in _INSTALL_RECORDS:
+            dist_info.joinpath(name).unlink(missing_ok=True)
