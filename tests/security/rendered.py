@@ -78,6 +78,9 @@ class Resolver:
         return value
 
     def _value(self, expression: str, *, layer: str) -> str:
+        joined = re.fullmatch(r'join\("([^"]*)",\s*\[(.*)\]\)', expression)
+        if joined:  # e.g. the private subnets' ids exported as one parameter
+            return joined[1].join(self._value(item.strip(), layer=layer) for item in joined[2].split(","))
         parts = expression.split(".")
         if parts[0] == "data":
             return self._data_source(parts[1:], expression, layer=layer)
