@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# One worker builds once for all three tests (under `--dist loadgroup` an ungrouped module's
+# tests may each land on another worker, and each would build again).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reproducible-packages")]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COPIED = ("handlers", "lake", "pipeline_constructs")
