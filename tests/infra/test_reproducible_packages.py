@@ -29,7 +29,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COPIED = ("handlers", "lake", "pipeline_constructs")
 # The README's deploy target: arm64 Lambda on the default runtime.
 _BUILD = """
-import sys
 from pathlib import Path
 
 from pipeline_constructs import packaging
@@ -106,7 +105,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Build, Build]:
     for checkout, process in started:  # both at once: the builds are independent
         out, err = process.communicate(timeout=600)
         assert process.returncode == 0, f"building the packages in {checkout} failed:\n{err}"
-        layer, code = out.split()
+        layer, code = out.splitlines()
         built.append(Build(checkout=checkout, layer=Path(layer), code=Path(code)))
     return built[0], built[1]
 
