@@ -12,7 +12,9 @@
   InvalidParameterValueException. Content from S3 is held to the unzipped limit only.
   https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 * Step Functions payloads: a state's input after Parameters, or its output, over 262,144 bytes of
-  UTF-8 fails the execution with States.DataLimitExceeded, which States.ALL does not catch or retry.
+  UTF-8 fails the execution with States.DataLimitExceeded, which States.ALL does not catch or retry,
+  also from inside a Map iteration or a Parallel branch (moto turned any States.* error of a child
+  into a ValueError there).
   https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html and
   https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
 DynamoDB's 400 KB item limit needs nothing here: moto 5.2 refuses PutItem and UpdateItem beyond it.
@@ -355,6 +357,32 @@ def apply_state_payload_limits() -> None:
     Parameters._eval_body = parameters_eval_body
 
 
+def apply_child_error_names() -> None:
+    """A Map iteration's or Parallel branch's error reaches the state by its name; moto rebuilt
+    every name as a custom one, and a custom name may not begin with "States.": any States.*
+    error inside a Map or Parallel (States.DataLimitExceeded, States.Timeout, States.TaskFailed)
+    became a ValueError, reported as States.Runtime, or was caught as if it were any error."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    if getattr(branches_decl.CustomErrorName, "states_aware", False):
+        return
+
+    def error_name(error_name: str) -> Any:
+        if str(error_name).startswith("States."):
+            try:
+                return StatesErrorName.from_name(error_name)
+            except ValueError:
+                pass
+        return CustomErrorName(error_name=error_name)
+
+    error_name.states_aware = True  # type: ignore[attr-defined]
+    iteration_worker.CustomErrorName = error_name
+    branches_decl.CustomErrorName = error_name
+
+
 def _raise_data_limit(env: Any, cause: str) -> None:
     from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
@@ -386,3 +414,4 @@ def apply() -> None:
     apply_state_machine_validation()
     apply_lambda_package_limits()
     apply_state_payload_limits()
+    apply_child_error_names()

@@ -48,7 +48,9 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     function, layer, or function with its layers over 250 MB unzipped InvalidParameterValueException;
     a state input over 256 KB after Parameters is States.DataLimitExceeded (moto checked outputs
     only), an output of exactly 256 KB passes (moto refused it), and States.ALL no longer catches
-    or retries States.DataLimitExceeded. DynamoDB's 400 KB item limit is moto's own.
+    or retries States.DataLimitExceeded; a States.* error inside a Map iteration or Parallel
+    branch reaches the state by its name (moto raised a ValueError: States.Runtime). DynamoDB's
+    400 KB item limit is moto's own.
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
 (--runtime-dir / env PIPELINE_LOCAL_RUNTIME_DIR) stands in for the boto3 that Lambda provides:
 ``python -c "from local.lambda_runner import link_runtime_dir; link_runtime_dir('DIR')"`` makes

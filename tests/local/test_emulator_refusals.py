@@ -297,6 +297,25 @@ def test_a_state_input_over_256_kb_after_parameters_fails_the_execution(emulator
     assert _run(sfn, "doubled-input-fits", definition, {"half": "y" * 120_000}, role)["status"] == "SUCCEEDED"
 
 
+OVERSIZED = {"Type": "Pass", "Result": {"p": "x" * 300_000}, "End": True}
+CAUGHT = {"Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": True}
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": {"StartAt": "Item", "States": {"Item": OVERSIZED}}},
+        {"Type": "Parallel", "Branches": [{"StartAt": "Branch", "States": {"Branch": OVERSIZED}}]},
+    ],
+    ids=["map-item", "parallel-branch"],
+)
+def test_an_oversized_output_inside_a_map_or_parallel_fails_the_execution(emulator, role, container):
+    definition = {"StartAt": "Run", "States": {"Run": {**container, **CAUGHT}, "Caught": {"Type": "Pass", "End": True}}}
+    name = f"oversized-{container['Type'].lower()}"
+    described = _run(emulator.client("stepfunctions"), name, definition, {"items": [1]}, role)
+    assert described["status"] == "FAILED" and described["error"] == "States.DataLimitExceeded", described
+
+
 @pytest.mark.parametrize(("size", "status"), [(262_144, "SUCCEEDED"), (262_145, "FAILED")])
 def test_an_output_of_exactly_256_kb_is_allowed(emulator, role, size, status):
     padding = size - len(json.dumps({"p": ""}, separators=(",", ":")))
