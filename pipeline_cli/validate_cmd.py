@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 
 from handlers.errors import InvalidInputError, ReconciliationError, UnreadableFileError
 from handlers.logic.localjob import validate_file as validate_in_chunks
@@ -18,6 +21,7 @@ EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_UNREADABLE = 2
 STDIN = "-"
+COPY_BYTES = 1 << 20
 
 
 def register(subparsers) -> None:
@@ -52,32 +56,64 @@ def register(subparsers) -> None:
 def validate_file(
     *, path: str, fmt: str, jobs: int = 1, chunk_bytes: int = CHUNK_BYTES
 ) -> tuple[ValidationSummary, list[dict]]:
+    """The file's summary and its rejects, all in a list (a caller that can hold them)."""
+    with checked_file(path=path, fmt=fmt, jobs=jobs, chunk_bytes=chunk_bytes) as (summary, rejects):
+        return summary, list(rejects)
+
+
+@contextlib.contextmanager
+def checked_file(
+    *, path: str, fmt: str, jobs: int = 1, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[tuple[ValidationSummary, Iterator[dict]]]:
     """The file's summary and its rejects (line, transaction_id, reasons), in line order, through
-    the pipeline's own plan and chunk steps."""
+    the pipeline's own plan and chunk steps. The rejects are read from the chunks' quarantine
+    files as they are iterated, within the ``with`` block: never all in memory."""
     with tempfile.TemporaryDirectory() as work:
-        if path == STDIN:  # the plan reads the file twice: keep standard input on disk first
-            path = os.path.join(work, "stdin")
-            with open(path, "wb") as copy:
-                for block in iter(lambda: sys.stdin.buffer.read(1 << 20), b""):
-                    copy.write(block)
+        path = _local_file(path, work)
         result = validate_in_chunks(
             path=path, fmt=fmt, directory=work, chunk_bytes=chunk_bytes, jobs=jobs, stage_valid=False
         )
-        rejects = [
+        rejects = (
             {"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]}
             for entry in result.rejects()
-        ]
-    return result.summary, rejects
+        )
+        yield result.summary, rejects
 
 
-def write_report(path: str, report: dict) -> None:
-    """Whole or not at all: written next to ``path`` under a temporary name, then renamed."""
+def _local_file(path: str, work: str) -> str:
+    """A regular file to read ranges of: ``path`` itself, or a copy in ``work`` of what it holds when
+    it is standard input, a pipe or a device (which can be read once only, from its start)."""
+    if path != STDIN and os.path.isfile(path):
+        return path
+    copy = os.path.join(work, "stdin")
+    with open(copy, "wb") as out:
+        if path == STDIN:
+            shutil.copyfileobj(sys.stdin.buffer, out, COPY_BYTES)
+        else:
+            with open(path, "rb") as source:  # opened once
+                shutil.copyfileobj(source, out, COPY_BYTES)
+    return copy
+
+
+def write_report(path: str, head: dict, rejects: Iterable[dict]) -> None:
+    """Whole or not at all: written next to ``path`` under a temporary name, then renamed. Streamed:
+    the report's fields, then ``rejects`` one a line, as they come."""
     directory = os.path.dirname(os.path.abspath(path))
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".report-", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(report, out, indent=2, ensure_ascii=False)
-            out.write("\n")
+            out.write("{")
+            for key, value in head.items():
+                out.write(f"\n  {json.dumps(key)}: ")
+                json.dump(value, out, ensure_ascii=False)
+                out.write(",")
+            out.write('\n  "rejects": [')
+            separator = "\n    "
+            for entry in rejects:
+                out.write(separator)
+                json.dump(entry, out, ensure_ascii=False)
+                separator = ",\n    "
+            out.write("\n  ]\n}\n")
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -103,17 +139,16 @@ def _run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"cannot tell the format of {args.file}; pass --format csv|jsonl")
     jobs = parse_positive(args.jobs, setting="--jobs")
     chunk_bytes = parse_positive(args.chunk_bytes, setting="--chunk-bytes")
-    summary, rejects = validate_file(path=args.file, fmt=fmt, jobs=jobs, chunk_bytes=chunk_bytes)
-    report = summary.to_dict()
-    report["rejects"] = rejects
-    report["threshold"] = str(threshold)
-    over = exceeds_threshold(rejected=summary.rejected, records=summary.records, threshold=threshold)
-    report["result"] = "REJECTED" if over else "ACCEPTED"
-    if args.report:
-        try:
-            write_report(args.report, report)
-        except OSError as exc:
-            raise OSError(f"cannot write the report {args.report}: {exc.strerror or exc}") from exc
+    with checked_file(path=args.file, fmt=fmt, jobs=jobs, chunk_bytes=chunk_bytes) as (summary, rejects):
+        report = summary.to_dict()
+        report["threshold"] = str(threshold)
+        over = exceeds_threshold(rejected=summary.rejected, records=summary.records, threshold=threshold)
+        report["result"] = "REJECTED" if over else "ACCEPTED"
+        if args.report:
+            try:
+                write_report(args.report, report, rejects)
+            except OSError as exc:
+                raise OSError(f"cannot write the report {args.report}: {exc.strerror or exc}") from exc
     print(_summary_text(path=args.file, report=report))
     return EXIT_REJECTED if over else EXIT_OK
 

@@ -118,7 +118,8 @@ def validate_chunk(
                     on_reject(entry)
 
             summary = validate_text(
-                text=open_text(raw),
+                # Only the file's first bytes may be a BOM: a chunk that starts later reads U+FEFF as data.
+                text=open_text(raw, file_start=chunk.start == 0),
                 fmt=fmt,
                 keys=keys,
                 duplicates=tracker,

@@ -9,6 +9,7 @@ depend on the path a row took (a property test compares both).
 
 from __future__ import annotations
 
+import codecs
 import itertools
 from collections.abc import Iterator
 
@@ -19,9 +20,9 @@ import pyarrow.compute as pc
 from handlers.logic import contract as c
 from handlers.logic import fastcsv
 from handlers.logic.csv_rows import CsvRows, numbered, read_header
-from handlers.logic.csvrecords import RecordSplitter
+from handlers.logic.csvrecords import Record, RecordSplitter, newlines
 from handlers.logic.recorder import STAGING_SCHEMA, Recorder
-from handlers.logic.streams import ReadsBytes
+from handlers.logic.streams import Oversized, ReadsBytes
 
 BLOCK_BYTES = 1 << 20
 BOM = b"\xef\xbb\xbf"
@@ -32,7 +33,9 @@ def decode(block: bytes) -> str:
 
 
 def iter_blocks(raw: ReadsBytes, size: int, *, strip_bom: bool) -> Iterator[bytes]:
-    """Blocks of whole lines (split after b"\\n"; the last block may lack it)."""
+    """Blocks of whole lines (cut after b"\\n"; the last block may lack it), except that a line
+    longer than ``size`` comes in pieces of at least ``size`` bytes, none ending with b"\\n": no
+    block holds much more than ``size`` bytes, however long a line."""
     carry = b""
     first = strip_bom
     while True:
@@ -47,48 +50,66 @@ def iter_blocks(raw: ReadsBytes, size: int, *, strip_bom: bool) -> Iterator[byte
         data = carry + chunk if carry else chunk
         cut = data.rfind(b"\n") + 1
         if cut == 0:
-            carry = data
-            continue
+            if len(data) < size:
+                carry = data
+                continue
+            cut = len(data)  # a piece of a long line
         yield data[:cut] if cut < len(data) else data
         carry = data[cut:]
 
 
-def _split_header(blocks: Iterator[bytes]) -> tuple[str | None, bytes]:
-    """(the header record's text, the bytes read after it). Blocks end at line ends, and so does
-    the header: the bytes after it are whole lines, fit for the vectorized path."""
+def _split_header(blocks: Iterator[bytes], decoder) -> tuple[Record | None, list[Record], RecordSplitter]:
+    """(the header record, the records read after it, the splitter holding the rest)."""
     splitter = RecordSplitter()
     for block in blocks:
-        records = splitter.push(decode(block))
+        records = splitter.push(decoder.decode(block))
         if records:
-            rest = "".join(records[1:]) + splitter.take_rest()
-            return records[0], rest.encode("utf-8", "surrogateescape")
-    records = splitter.finish()
-    return (records[0], "".join(records[1:]).encode("utf-8", "surrogateescape")) if records else (None, b"")
+            return records[0], records[1:], splitter
+    records = splitter.push(decoder.decode(b"", final=True)) + splitter.finish()
+    return (records[0] if records else None), records[1:], splitter
 
 
-def validate_csv_blocks(raw: ReadsBytes, recorder: Recorder, *, header: list[str] | None, first_line: int) -> None:
-    blocks = iter_blocks(raw, BLOCK_BYTES, strip_bom=header is None)
-    rest = b""
+def validate_csv_blocks(
+    raw: ReadsBytes, recorder: Recorder, *, header: list[str] | None, first_line: int, file_start: bool
+) -> None:
+    """CSV from a byte stream; ``file_start``: the stream starts at the file's first byte, where a
+    BOM is the file's own (anywhere else, U+FEFF is data)."""
+    blocks = iter_blocks(raw, BLOCK_BYTES, strip_bom=file_start)
+    # Incremental: a piece of a long line may end inside a character.
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     next_line = first_line  # of the next record
-    if header is None:
-        header_text, rest = _split_header(blocks)
-        header = read_header(header_text)
-        next_line += header_text.count("\n")
-    rows = CsvRows(header, recorder)
     splitter = RecordSplitter()
+    rest: bytes = b""
+    after_header: list[Record] = []
+    if header is None:
+        header_text, after_header, splitter = _split_header(blocks, decoder)
+        header = read_header(header_text)
+        next_line += newlines(header_text)
+        pending_bytes = decoder.getstate()[0]
+        if not pending_bytes and not any(isinstance(r, Oversized) for r in after_header):
+            # The bytes after the header, handed back: whole lines, fit for the vectorized path.
+            waiting = splitter.take_rest()
+            if waiting is not None:
+                rest = ("".join(after_header) + waiting).encode("utf-8", "surrogateescape")  # type: ignore[arg-type]
+                after_header = []
+    rows = CsvRows(header, recorder)
+    for line, record in numbered(after_header, first_line=next_line):
+        rows.text_record(record, line)
+        next_line = line + newlines(record)
     for block in itertools.chain((rest,) if rest else (), blocks):
-        if splitter.idle and rows.vector_ok and fastcsv.is_simple_block(block):
+        if splitter.idle and rows.vector_ok and block.endswith(b"\n") and fastcsv.is_simple_block(block):
             parsed = fastcsv.parse_block(block, header)
             if parsed is not None:
                 recorder.flush()  # records before this block are decided first: line order
                 _vector_block(parsed, base=next_line - 1, rows=rows)
                 del parsed
-                next_line += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+                next_line += block.count(b"\n")
                 continue
-        for line, record in numbered(splitter.push(decode(block)), first_line=next_line):
+        for line, record in numbered(splitter.push(decoder.decode(block)), first_line=next_line):
             rows.text_record(record, line)
-            next_line = line + record.count("\n")
-    for line, record in numbered(splitter.finish(), first_line=next_line):
+            next_line = line + newlines(record)
+    last = splitter.push(decoder.decode(b"", final=True)) + splitter.finish()
+    for line, record in numbered(last, first_line=next_line):
         rows.text_record(record, line)
 
 

@@ -6,30 +6,39 @@ lines it spans) and their fields go to the contract rules (``rules``) through th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from handlers.errors import UnreadableFileError
 from handlers.logic import contract as c
-from handlers.logic.csvrecords import parse_record, split_records
+from handlers.logic.csvrecords import Record, newlines, parse_record, split_records
 from handlers.logic.recorder import Recorder
+from handlers.logic.streams import Oversized
 
 TEXT_BLOCK_CHARACTERS = 1 << 20
 
 
-def read_header(text: str | None) -> list[str]:
-    """The header's column names from the first record's text (None: no record at all)."""
+def read_header(text: Record | None) -> list[str]:
+    """The header's column names from the first record's text, the file's BOM already stripped
+    (None: no record at all)."""
     if text is None:
         raise UnreadableFileError("file is empty: no header row")
+    if isinstance(text, Oversized):
+        raise UnreadableFileError(f"the header row is longer than {c.MAX_RECORD_BYTES:,} bytes")
     header = parse_record(text)
     if header is None:
         raise UnreadableFileError("header row is not valid CSV (RFC 4180)")
     if not header or header == [""]:
         raise UnreadableFileError("no header row: the first line is blank")
-    header[0] = header[0].removeprefix("\ufeff")  # BOM, when the caller decoded without utf-8-sig
+    if header[0].startswith("\ufeff"):
+        raise UnreadableFileError(
+            "header row starts with a byte-order mark (U+FEFF) after the file's own: "
+            "only the file's first bytes may be one"
+        )
     if any(c.UNDECODABLE.search(name) for name in header):
         raise UnreadableFileError("file is not UTF-8: the header row holds undecodable bytes")
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(header).items() if count > 1)
     if repeated:
         raise UnreadableFileError(f"header row repeats column(s) {', '.join(repeated)}")
     if not set(header) & set(c.CONTRACT_FIELDS):
@@ -67,8 +76,13 @@ class CsvRows:
         values, extras = self.fields(row)
         self.recorder.submit(line=line, values=values, extras=extras)
 
-    def text_record(self, text: str, line: int) -> None:
-        """One framed record: blank lines are not records; broken quoting is one MALFORMED_ROW."""
+    def text_record(self, text: Record, line: int) -> None:
+        """One framed record: blank lines are not records; broken quoting, or a record past the
+        size limit, is one MALFORMED_ROW."""
+        if isinstance(text, Oversized):
+            self.recorder.summary.records += 1
+            self.recorder.malformed(line=line, detail=text.detail, raw=text.head)
+            return
         row = parse_record(text)
         if row == []:
             return
@@ -80,12 +94,12 @@ class CsvRows:
         self.row(row, line)
 
 
-def numbered(records: Iterable[str], *, first_line: int) -> Iterator[tuple[int, str]]:
+def numbered(records: Iterable[Record], *, first_line: int) -> Iterator[tuple[int, Record]]:
     """(line, record): line numbers are physical lines, ended by LF only (a lone CR is not one)."""
     line = first_line
     for text in records:
         yield line, text
-        line += text.count("\n")
+        line += newlines(text)
 
 
 def text_blocks(text: TextIO) -> Iterator[str]:

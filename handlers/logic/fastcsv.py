@@ -54,6 +54,11 @@ _DIRECTIONS = pa.array(sorted(c.DIRECTIONS))
 def is_simple_block(block: bytes) -> bool:
     if b'"' in block or b"\x00" in block:
         return False
+    # pyarrow drops a BOM at the start of what it parses; here it is a row's data (U+FEFF).
+    if block.startswith(b"\xef\xbb\xbf"):
+        return False
+    if len(block) > c.MAX_RECORD_BYTES and _longest_line(block) > c.MAX_RECORD_BYTES:
+        return False  # a record past the size limit: one MALFORMED_ROW, on the per-row path
     # pyarrow reads a blank line as a row of empty fields; csv.reader skips it: leave those to csv.
     if b"\n\n" in block or b"\n\r\n" in block or block.startswith((b"\n", b"\r\n")):
         return False
@@ -65,6 +70,13 @@ def is_simple_block(block: bytes) -> bool:
         except UnicodeDecodeError:
             return False
     return True
+
+
+def _longest_line(block: bytes) -> int:
+    """Bytes of the block's longest line, its LF included."""
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 0x0A)
+    bounds = np.concatenate(([-1], ends, [len(block) - 1]))
+    return int(np.diff(bounds).max())
 
 
 @dataclass

@@ -25,15 +25,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from handlers.errors import UnreadableFileError
+from handlers.logic import contract as c
 from handlers.logic.validation import CSV_FORMAT, read_header_record
 
 SCAN_BLOCK_BYTES = 8 << 20
 _QUOTE, _COMMA, _LF, _CR = 0x22, 0x2C, 0x0A, 0x0D
 _JSON_WHITESPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
-# The header (CSV) or first record (JSON Lines) is read whole to check it; beyond this size the
-# file is refused rather than held in memory.
-MAX_FIRST_RECORD_BYTES = 1 << 20
 # More literal quotes than this in one block: its quotes are walked one by one instead of
 # re-scanning after each one, so a file full of broken quoting stays linear.
 _MAX_RESCANS = 32
@@ -158,6 +156,7 @@ class Planner:
         self.chunk_bytes = chunk_bytes
         self._framer = CsvFramer() if self.csv else None
         self._sha256 = hashlib.sha256() if digest else None  # a local check has no use for it
+        self._lead: bytes | None = b""
         self._total = 0
         self._header_parts: list[bytes] = []
         self._header_size = 0
@@ -174,6 +173,14 @@ class Planner:
         self._chunk_records = 0
 
     def feed(self, data: bytes) -> None:
+        if self._lead is not None:  # the file's first bytes, until they show whether a BOM starts it
+            self._lead += data
+            if len(self._lead) < len(_BOM):
+                return
+            data, self._lead = self._lead, None
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         if not data:
             return
         offset = self._total
@@ -222,9 +229,10 @@ class Planner:
         return ends[1:]
 
     def _keep_header(self, data: bytes) -> None:
+        # The header is read whole to check it; beyond the record limit the file is refused.
         self._header_size += len(data)
-        if self._header_size > MAX_FIRST_RECORD_BYTES:
-            raise UnreadableFileError(f"the header row is longer than {MAX_FIRST_RECORD_BYTES} bytes")
+        if self._header_size > c.MAX_RECORD_BYTES:
+            raise UnreadableFileError(f"the header row is longer than {c.MAX_RECORD_BYTES:,} bytes")
         self._header_parts.append(data)
 
     def _start_data(self, position: int, *, lines_before: int) -> None:
@@ -292,6 +300,9 @@ class Planner:
         self._chunk_start, self._chunk_line, self._chunk_records = end, next_line, 0
 
     def finish(self) -> SourcePlan:
+        if self._lead is not None:
+            data, self._lead = self._lead, None
+            self._feed(data)
         if self.data_start is None:  # a CSV header that never ended, or no bytes at all
             if self.csv:
                 self.header = read_header_record(b"".join(self._header_parts) if self._header_size else None)

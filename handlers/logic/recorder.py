@@ -59,7 +59,7 @@ class ValidationSummary:
 
 
 def json_text(value: object) -> str:
-    """Compact JSON; Decimal (JSON numbers with a fraction or exponent) as its exact text."""
+    """Compact JSON; a JSON number read as contract.JsonNumber (or a Decimal) as its exact text."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 

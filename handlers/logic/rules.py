@@ -81,7 +81,7 @@ def check_record(values: dict[str, object]) -> RecordCheck:
     _check_amount(check, values.get(c.AMOUNT), currency=currency if currency_ok else None)
 
     direction = values.get(c.DIRECTION)
-    if not _is_missing(direction) and direction not in c.DIRECTIONS:
+    if not _is_missing(direction) and not (isinstance(direction, str) and direction in c.DIRECTIONS):
         check.fail(c.INVALID_DIRECTION, f"{c.DIRECTION}: must be DEBIT or CREDIT")
 
     description = values.get(c.DESCRIPTION)

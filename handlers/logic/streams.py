@@ -6,6 +6,8 @@ import hashlib
 import io
 from typing import Protocol
 
+from handlers.logic import contract as c
+
 READ_BUFFER_BYTES = 1 << 20
 
 
@@ -45,8 +47,47 @@ class CountingReader(io.RawIOBase):
             pass
 
 
-def open_text(raw: io.RawIOBase) -> io.TextIOWrapper:
-    """UTF-8 text, BOM stripped, line endings untouched (csv needs that), and undecodable bytes
-    kept as lone surrogates so the row that holds them can be rejected as MALFORMED_ROW."""
+def open_text(raw: io.RawIOBase, *, file_start: bool = True) -> io.TextIOWrapper:
+    """UTF-8 text, line endings untouched (csv needs that), and undecodable bytes kept as lone
+    surrogates so the row that holds them can be rejected as MALFORMED_ROW. Only the file's first
+    bytes may be a BOM: it is stripped when ``raw`` starts there, and is data anywhere else."""
     buffered = io.BufferedReader(raw, buffer_size=READ_BUFFER_BYTES)
-    return io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    encoding = "utf-8-sig" if file_start else "utf-8"
+    return io.TextIOWrapper(buffered, encoding=encoding, errors="surrogateescape", newline="")
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of ``text`` in the source (an undecodable byte, decoded as a lone surrogate, is one)."""
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a surrogate that stands for no byte (text not read from bytes)
+        return len(text.encode("utf-8", "surrogatepass"))
+
+
+class Oversized:
+    """A record longer than the contract's MAX_RECORD_BYTES, read past as it arrives and never held
+    whole: its first characters, its size, its line ends (for the line numbers after it), whether
+    it holds undecodable bytes and anything but JSON whitespace."""
+
+    __slots__ = ("head", "size", "newlines", "undecodable", "content")
+
+    def __init__(self) -> None:
+        self.head = ""
+        self.size = 0
+        self.newlines = 0
+        self.undecodable = False
+        self.content = False
+
+    def add(self, text: str) -> None:
+        if len(self.head) < c.RECORD_HEAD_CHARACTERS:
+            self.head += text[: c.RECORD_HEAD_CHARACTERS - len(self.head)]
+        self.size += utf8_size(text)
+        self.newlines += text.count("\n")
+        self.undecodable = self.undecodable or (not text.isascii() and c.UNDECODABLE.search(text) is not None)
+        self.content = self.content or bool(text.strip(" \t\r\n"))
+
+    @property
+    def detail(self) -> str:
+        return f"record is longer than {c.MAX_RECORD_BYTES:,} bytes ({self.size:,} bytes)"

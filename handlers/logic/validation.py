@@ -15,7 +15,7 @@ from typing import TextIO
 import numpy as np
 
 from handlers.errors import UnreadableFileError
-from handlers.logic.csv_blocks import BOM, decode, validate_csv_blocks
+from handlers.logic.csv_blocks import decode, validate_csv_blocks
 from handlers.logic.csv_rows import read_header, validate_csv_text
 from handlers.logic.duplicates import DuplicateTracker
 from handlers.logic.idkeys import IdKeys, new_seed
@@ -63,17 +63,20 @@ def format_from_name(name: str) -> str | None:
 
 
 def read_header_record(data: bytes | None) -> list[str]:
-    """The header's column names from the bytes of the first record (None: the file is empty)."""
-    return read_header(None if data is None else decode(data.removeprefix(BOM)))
+    """The header's column names from the bytes of the first record, after the file's BOM (None:
+    the file is empty)."""
+    return read_header(None if data is None else decode(data))
 
 
 def _utf8_bytes_source(text: TextIO):
-    """The byte stream under ``text`` when it is a fresh streams.open_text wrapper, else None."""
-    if not isinstance(text, io.TextIOWrapper):
+    """(the byte stream under ``text``, whether it starts at the file's start) when ``text`` is a
+    fresh streams.open_text wrapper, else None."""
+    if not isinstance(text, io.TextIOWrapper) or text.errors != "surrogateescape":
         return None
-    if text.encoding.lower().replace("_", "-") != "utf-8-sig" or text.errors != "surrogateescape":
+    encoding = text.encoding.lower().replace("_", "-")
+    if encoding not in ("utf-8", "utf-8-sig"):
         return None
-    return text.buffer
+    return text.buffer, encoding == "utf-8-sig"
 
 
 def validate_text(
@@ -110,9 +113,10 @@ def validate_text(
         on_reject=on_reject,
     )
     if fmt == CSV_FORMAT:
-        raw = _utf8_bytes_source(text)
-        if raw is not None:
-            validate_csv_blocks(raw, recorder, header=header, first_line=first_line)
+        source = _utf8_bytes_source(text)
+        if source is not None:
+            raw, file_start = source
+            validate_csv_blocks(raw, recorder, header=header, first_line=first_line, file_start=file_start)
         else:
             validate_csv_text(text, recorder, header=header, first_line=first_line)
     elif fmt == JSONL_FORMAT:
