@@ -219,7 +219,9 @@ class PipelineConfig:
     def _check_throughput(self) -> None:
         throughput = self.throughput
         for setting, value, low, high in (
-            ("MAX_RUNNING_JOBS", throughput.max_running_jobs, 1, 1000),
+            # 100: an admission carries up to two executions to start per slot in its state, and
+            # a state carries at most 256 KB (tests/infra/test_aws_limits.py; 1000 would be 466 KB).
+            ("MAX_RUNNING_JOBS", throughput.max_running_jobs, 1, 100),
             ("MAP_MAX_CONCURRENCY", throughput.map_max_concurrency, 1, 1000),
             ("CHUNK_BYTES", throughput.chunk_bytes, 1, 4 << 30),
             ("DEDUP_PARTITION_RECORDS", throughput.dedup_partition_records, 1, 100_000_000),
