@@ -13,7 +13,10 @@ from handlers.logic.values import parse_positive, parse_threshold
 
 @dataclass(frozen=True)
 class Settings:
+    # The record (sources, quarantine, published tables, manifests: retained, locked in production)
+    # and the work files (staging, curated: expired after days): lake/layout.py says which prefix is where.
     data_bucket: str
+    work_bucket: str
     jobs_table: str
     environment: str
     reject_threshold: Decimal
@@ -38,6 +41,7 @@ def _required(name: str) -> str:
 def get_settings() -> Settings:
     return Settings(
         data_bucket=_required("DATA_BUCKET"),
+        work_bucket=_required("WORK_BUCKET"),
         jobs_table=_required("JOBS_TABLE"),
         environment=_required("ENVIRONMENT_SUFFIX"),
         reject_threshold=parse_threshold(_required("REJECT_THRESHOLD"), setting="REJECT_THRESHOLD"),

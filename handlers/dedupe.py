@@ -17,7 +17,7 @@ from lake import layout
 
 @jobflow.task("dedupe", statuses=(jobflow.RECEIVED,))
 def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
-    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.data_bucket
+    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.work_bucket
     partition = int(event["partition"]["partition"])
     plan = objects.get_json(bucket=bucket, key=layout.plan_key(job_id, plan_id))
     chunks = [int(item["index"]) for item in plan["chunks"]]

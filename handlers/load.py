@@ -1,5 +1,7 @@
 """Load: reconcile the whole job, publish every file under processed/, then commit the manifest.
 
+The curated files are in the work bucket; what is published is copied into the data bucket, the record.
+
 Nothing is published unless rows received = loaded + rejected and the per-currency rows and
 sums of the files equal what validation counted. Each file is copied server-side and checked
 against the SHA-256 transform recorded (S3 keeps every object's checksum). The manifest is
@@ -22,11 +24,11 @@ from lake import layout
 
 @jobflow.stage("load", from_statuses=(jobflow.VALIDATED,))
 def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcome:
-    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.data_bucket
-    items = objects.get_json(bucket=bucket, key=layout.dates_key(job_id, plan_id))
+    job_id, plan_id, work = job["jobId"], event["planId"], settings.work_bucket
+    items = objects.get_json(bucket=work, key=layout.dates_key(job_id, plan_id))
     dates = [date for item in items for date in item["dates"]]
     indexes = objects.parallel(
-        lambda date: objects.get_json(bucket=bucket, key=layout.curated_index_key(job_id, date["bookingDate"])), dates
+        lambda date: objects.get_json(bucket=work, key=layout.curated_index_key(job_id, date["bookingDate"])), dates
     )
     for index in indexes:
         if (index["runId"], index["planId"]) != (job["runId"], plan_id):
@@ -46,7 +48,11 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcom
         copies.append((index["dailyTotals"], layout.processed_daily_key(job_id, booking_date), booking_date, "daily"))
     objects.parallel(
         lambda copy: objects.copy_verified(
-            bucket=bucket, source_key=copy[0]["key"], target_key=copy[1], sha256=copy[0]["sha256"]
+            source_bucket=work,
+            source_key=copy[0]["key"],
+            target_bucket=settings.data_bucket,
+            target_key=copy[1],
+            sha256=copy[0]["sha256"],
         ),
         copies,
     )
@@ -76,7 +82,7 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcom
         "quarantine": layout.quarantine_keys(job_id, plan_id, chunks),
         "committedAt": jobflow.utc_now(),
     }
-    objects.put_json(bucket=bucket, key=layout.manifest_key(job_id), document=manifest)
+    objects.put_json(bucket=settings.data_bucket, key=layout.manifest_key(job_id), document=manifest)
 
     count(ROWS_LOADED, reconciliation["loaded"])
     count(BYTES_PROCESSED, int(job["source"].get("bytes") or 0), MetricUnit.Bytes)

@@ -33,7 +33,7 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcom
     job_id, source = job["jobId"], job["source"]
     chunk_bytes = int((job.get("params") or {}).get("chunkBytes") or settings.chunk_bytes)
     plan_id = plan_id_of(source=source, chunk_bytes=chunk_bytes)
-    bucket = settings.data_bucket
+    bucket = settings.work_bucket
     plan = objects.get_json_or_none(bucket=bucket, key=layout.plan_key(job_id, plan_id))
     if plan is None:
         plan = _write_plan(job_id=job_id, plan_id=plan_id, source=source, chunk_bytes=chunk_bytes, settings=settings)
@@ -97,7 +97,7 @@ def _write_plan(*, job_id: str, plan_id: str, source: dict, chunk_bytes: int, se
         # The job's key for transaction ids (handlers/logic/idkeys.py): every chunk uses it.
         "keySeed": new_seed(),
     }
-    bucket = settings.data_bucket
+    bucket = settings.work_bucket
     objects.put_json(bucket=bucket, key=layout.chunks_key(job_id, plan_id), document=chunks)
     objects.put_json(
         bucket=bucket,

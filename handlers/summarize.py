@@ -33,7 +33,7 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
     previous = jobs.stored_result(job, STAGE)
     if previous is not None:
         return previous
-    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.data_bucket
+    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.work_bucket
     plan = objects.get_json(bucket=bucket, key=layout.plan_key(job_id, plan_id))
     summaries = objects.parallel(
         lambda item: objects.get_json(bucket=bucket, key=layout.chunk_summary_key(job_id, plan_id, item["index"])),
@@ -79,7 +79,7 @@ def _verdict(*, job: dict, event: dict, plan: dict, summaries: list[dict], setti
     status = jobflow.REJECTED if rejected_job else jobflow.VALIDATED
     report = total.to_dict()
     output = {
-        **_ids(job, event, settings.data_bucket),
+        **_ids(job, event, settings.work_bucket),
         "status": status,
         "records": total.records,
         "valid": total.valid,
@@ -100,7 +100,7 @@ def _verdict(*, job: dict, event: dict, plan: dict, summaries: list[dict], setti
         attributes["rejection"] = output["reason"]
     else:
         dates = _dates(summaries)
-        objects.put_json(bucket=settings.data_bucket, key=layout.dates_key(job_id, event["planId"]), document=dates)
+        objects.put_json(bucket=settings.work_bucket, key=layout.dates_key(job_id, event["planId"]), document=dates)
         output.update(items=len(dates), datesKey=layout.dates_key(job_id, event["planId"]))
     count(ROWS_RECEIVED, total.records)
     count(ROWS_REJECTED, total.rejected)

@@ -33,7 +33,7 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
 
 
 def transform_date(*, job: dict, plan_id: str, item: dict, settings: Settings) -> dict:
-    job_id, bucket = job["jobId"], settings.data_bucket
+    job_id, bucket = job["jobId"], settings.work_bucket
     booking_date = item["bookingDate"]
     index_key = layout.curated_index_key(job_id, booking_date)
     done = objects.get_json_or_none(bucket=bucket, key=index_key)

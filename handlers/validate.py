@@ -30,7 +30,7 @@ def late_digest(lines: list[int]) -> str:
 
 @jobflow.task("validate", statuses=(jobflow.RECEIVED,))
 def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
-    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.data_bucket
+    job_id, plan_id, bucket = job["jobId"], event["planId"], settings.work_bucket
     item = event["chunk"]
     chunk = Chunk.from_item(item)
     plan = objects.get_json(bucket=bucket, key=layout.plan_key(job_id, plan_id))
@@ -60,7 +60,7 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> dict:
         )
         document = result.summary_document()
         quarantine = objects.put_file(
-            bucket=bucket,
+            bucket=settings.data_bucket,
             key=layout.quarantine_key(job_id, plan_id, chunk.index),
             path=result.quarantine_path,
             content_type="application/x-ndjson",

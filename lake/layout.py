@@ -1,4 +1,10 @@
-"""The data bucket's prefixes and every key the pipeline reads or writes.
+"""The buckets' prefixes and every key the pipeline reads or writes.
+
+Two buckets: the data bucket holds the regulated record (the sources as received, the rejects,
+the published tables and their manifests), which production keeps for seven years under S3
+Object Lock; the work bucket holds what a job makes on its way and nobody needs once it has
+ended (plans, staged rows, curated files before publication, Step Functions' map results,
+Athena's query results, the Lambda layer's upload), expired after days and never locked.
 
 A prefix is granted in the compute layer (`stacks/compute.py`) from the same names the
 handlers build keys with, so a new prefix cannot be written in one place and granted in
@@ -15,14 +21,25 @@ CURATED = "curated"  # per-job Parquet ready to publish, and its index
 PROCESSED = "processed"  # the published data set (the Glue tables' locations)
 MANIFESTS = "manifests"  # one per job, written last: what belongs to the data set
 ATHENA_RESULTS = "athena-results"  # query results of the Athena workgroup
+ARTIFACTS = "artifacts"  # the compute layer's Lambda layer zip (too large to send inline)
 
-PREFIXES = (INCOMING, RAW, STAGING, QUARANTINE, CURATED, PROCESSED, MANIFESTS, ATHENA_RESULTS)
-# Work files nobody reads once a job has finished: expired by a lifecycle rule.
+# The data bucket: the record.
+RECORD = (INCOMING, RAW, QUARANTINE, PROCESSED, MANIFESTS)
+# Sources as received: to Glacier after 90 days (the seed), nobody queries them.
+SOURCES = (INCOMING, RAW)
+# The work bucket: work files nobody reads once a job has finished, expired by lifecycle rules.
+WORK = (STAGING, CURATED, ATHENA_RESULTS, ARTIFACTS)
 INTERMEDIATE = (STAGING, CURATED)
+PREFIXES = RECORD + WORK
 
 TRANSACTIONS_TABLE = "transactions"
 DAILY_TOTALS_TABLE = "daily_totals"
 PARTITION_KEY = "booking_date"
+
+
+def layer_key(sha256: str) -> str:
+    """The dependency layer's upload, named by its content."""
+    return f"{ARTIFACTS}/layers/dependencies-{sha256}.zip"
 
 
 def raw_key(job_id: str, sha256: str) -> str:

@@ -57,6 +57,7 @@ class DataCatalog(Construct):
         database_name: str,
         workgroup_name: str,
         bucket_name: str,
+        results_bucket_name: str,
         kms_key_arn: str,
         bytes_scanned_cutoff: int,
         first_date: str,
@@ -78,7 +79,7 @@ class DataCatalog(Construct):
                 publish_cloudwatch_metrics_enabled=True,
                 bytes_scanned_cutoff_per_query=bytes_scanned_cutoff,
                 result_configuration=AthenaWorkgroupConfigurationResultConfiguration(
-                    output_location=f"s3://{bucket_name}/{layout.ATHENA_RESULTS}/",
+                    output_location=f"s3://{results_bucket_name}/{layout.ATHENA_RESULTS}/",
                     encryption_configuration=AthenaWorkgroupConfigurationResultConfigurationEncryptionConfiguration(
                         encryption_option="SSE_KMS", kms_key_arn=kms_key_arn
                     ),

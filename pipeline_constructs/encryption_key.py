@@ -59,6 +59,7 @@ class EncryptionKey(Construct):
         account_id: str,
         region: str,
         service_principals: Sequence[str] = (),
+        sourceless_service_principals: Sequence[str] = (),
         deletion_window_days: int = 30,
     ) -> None:
         super().__init__(scope, id_)
@@ -74,7 +75,9 @@ class EncryptionKey(Construct):
             ),
             Statement(
                 sid="CloudWatchLogsEncryptsThisAccountsLogGroups",
-                actions=_KEY_USE,
+                # Not kms:DescribeKey: its requests carry no encryption context, so under this
+                # condition it would grant nothing (parliament).
+                actions=[action for action in _KEY_USE if action != "kms:DescribeKey"],
                 resources=["*"],
                 principals={"Service": [f"logs.{region}.amazonaws.com"]},
                 conditions=[
@@ -94,6 +97,19 @@ class EncryptionKey(Construct):
                     resources=["*"],
                     principals={"Service": list(service_principals)},
                     conditions=[Condition(test="StringEquals", variable="aws:SourceAccount", values=[account_id])],
+                )
+            )
+        if sourceless_service_principals:
+            # Services that do not send aws:SourceAccount with their KMS calls: a condition on it would
+            # refuse them. The SNS guide says so of EventBridge delivering to encrypted targets, and
+            # EventBridge's own key policy for encrypted targets has none. What the service may deliver
+            # to is narrowed by the target's own policy (the dead-letter queue's aws:SourceArn).
+            statements.append(
+                Statement(
+                    sid="AwsServicesThatSendNoSourceUseKey",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=["*"],
+                    principals={"Service": list(sourceless_service_principals)},
                 )
             )
         self.key = KmsKey(

@@ -137,10 +137,10 @@ class PipelineFunction(Construct):
             ),
             Statement(
                 sid="ManageVpcNetworkInterfaces",
-                actions=["ec2:DescribeNetworkInterfaces"],
+                actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
                 resources=["*"],
-                any_resource_reason="ec2:Describe* has no resource-level permissions; Lambda lists the "
-                "function's ENIs with it (as in AWSLambdaVPCAccessExecutionRole)",
+                any_resource_reason="ec2:Describe* has no resource-level permissions; Lambda looks up the "
+                "function's subnets and ENIs with them (both in AWSLambdaVPCAccessExecutionRole)",
             ),
             WRITE_TRACES,
         ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdktf_cdktf_provider_aws.lambda_layer_version import LambdaLayerVersion
+from cdktf_cdktf_provider_aws.s3_object import S3Object
 
 from lake import layout
 from pipeline_constructs.framework import AssetType, Construct, TerraformAsset
@@ -26,7 +27,8 @@ BUILD_DIR = PROJECT_ROOT / "build"
 
 @dataclass(frozen=True, kw_only=True)
 class DataAccess:
-    """What a function may do in the data bucket (by prefix, see lake/layout.py) and the job table."""
+    """What a function may do in the buckets (by prefix; lake/layout.py says which bucket holds it) and
+    the job table."""
 
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
@@ -70,7 +72,8 @@ ACCESS = {
 class ComputeStack(LayerStack):
     def __init__(self, scope: Construct, *, config: PipelineConfig) -> None:
         super().__init__(scope, config=config, layer="compute")
-        bucket_arn = self.imported(parameters.BUCKET_ARN)
+        buckets = BucketArns(data=self.imported(parameters.BUCKET_ARN), work=self.imported(parameters.WORK_BUCKET_ARN))
+        self.work_bucket = self.imported(parameters.WORK_BUCKET_NAME)
         table_arn = self.imported(parameters.TABLE_ARN)
         kms_key_arn = self.imported(parameters.KMS_KEY_ARN)
         placement = Placement(
@@ -82,6 +85,7 @@ class ComputeStack(LayerStack):
         throughput = config.throughput
         environment = {
             "DATA_BUCKET": self.imported(parameters.BUCKET_NAME),
+            "WORK_BUCKET": self.work_bucket,
             "JOBS_TABLE": self.imported(parameters.TABLE_NAME),
             "ENVIRONMENT_SUFFIX": config.environment_suffix,
             "REJECT_THRESHOLD": config.reject_threshold,
@@ -110,7 +114,7 @@ class ComputeStack(LayerStack):
                 placement=placement,
                 log_retention_days=config.log_retention_days,
                 reserved_concurrency=settings.reserved_concurrency,
-                statements=_data_statements(ACCESS[function], bucket_arn=bucket_arn, table_arn=table_arn),
+                statements=_data_statements(ACCESS[function], buckets=buckets, table_arn=table_arn),
                 account_id=self.account_id,
             )
             self.export(
@@ -122,12 +126,23 @@ class ComputeStack(LayerStack):
         # compiled wheels must be built for it rather than for arm64 Lambda.
         target = LayerTarget.this_host() if self.config.local else LayerTarget.lambda_arm64(self.config.lambda_runtime)
         package = build_layer(requirements=HANDLERS_DIR / "requirements.txt", target=target, build_dir=BUILD_DIR)
+        # Through S3: Lambda takes at most 50 MB zipped in the request itself, and the layer is larger
+        # (docs/limits.md). The key names the content, so an unchanged layer is the same object.
+        upload = S3Object(
+            self,
+            "dependencies-upload",
+            bucket=self.work_bucket,
+            key=layout.layer_key(package.sha256),
+            source=self._asset("dependencies-layer", package),
+            source_hash=package.sha256,
+        )
         return LambdaLayerVersion(
             self,
             "dependencies",
             layer_name=self.name("dependencies"),
             description=f"Pinned handler dependencies ({target.key})",
-            filename=self._asset("dependencies-layer", package),
+            s3_bucket=upload.bucket,
+            s3_key=upload.key,
             source_code_hash=_base64(package),
             compatible_runtimes=[self.config.lambda_runtime],
             compatible_architectures=[ARCHITECTURE],
@@ -141,7 +156,19 @@ def _base64(package: Package) -> str:
     return base64.b64encode(bytes.fromhex(package.sha256)).decode()
 
 
-def _data_statements(access: DataAccess, *, bucket_arn: str, table_arn: str) -> list[Statement]:
+@dataclass(frozen=True, kw_only=True)
+class BucketArns:
+    data: str
+    work: str
+
+    def holding(self, prefix: str) -> str:
+        return self.work if prefix in layout.WORK else self.data
+
+    def objects(self, prefix: str) -> str:
+        return f"{self.holding(prefix)}/{prefix}/*"
+
+
+def _data_statements(access: DataAccess, *, buckets: BucketArns, table_arn: str) -> list[Statement]:
     statements = [
         Statement(sid="TrackJobs", actions=[f"dynamodb:{action}" for action in access.table], resources=[table_arn])
     ]
@@ -154,7 +181,7 @@ def _data_statements(access: DataAccess, *, bucket_arn: str, table_arn: str) -> 
             Statement(
                 sid="ListOwnResults",
                 actions=["s3:ListBucket"],
-                resources=[bucket_arn],
+                resources=sorted({buckets.holding(prefix) for prefix in access.lists}),
                 conditions=[
                     Condition(
                         test="StringLike", variable="s3:prefix", values=[f"{prefix}/*" for prefix in access.lists]
@@ -167,7 +194,7 @@ def _data_statements(access: DataAccess, *, bucket_arn: str, table_arn: str) -> 
             Statement(
                 sid="ReadOwnInputs",
                 actions=["s3:GetObject"],
-                resources=[f"{bucket_arn}/{prefix}/*" for prefix in access.reads],
+                resources=[buckets.objects(prefix) for prefix in access.reads],
             )
         )
     if access.writes:
@@ -175,7 +202,7 @@ def _data_statements(access: DataAccess, *, bucket_arn: str, table_arn: str) -> 
             Statement(
                 sid="WriteOwnOutputs",
                 actions=["s3:PutObject"],
-                resources=[f"{bucket_arn}/{prefix}/*" for prefix in access.writes],
+                resources=[buckets.objects(prefix) for prefix in access.writes],
             )
         )
     return statements

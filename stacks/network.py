@@ -147,14 +147,17 @@ class NetworkStack(LayerStack):
                 statements=[
                     Statement(
                         sid="DeliverToOwnLogGroup",
-                        actions=[
-                            "logs:CreateLogStream",
-                            "logs:PutLogEvents",
-                            "logs:DescribeLogGroups",
-                            "logs:DescribeLogStreams",
-                        ],
+                        actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                         resources=[log_group.arn, f"{log_group.arn}:*"],
-                    )
+                    ),
+                    # Granted on the log group it named nothing: the action takes only "*".
+                    Statement(
+                        sid="FindLogGroups",
+                        actions=["logs:DescribeLogGroups"],
+                        resources=["*"],
+                        any_resource_reason="logs:DescribeLogGroups has no resource-level permissions "
+                        "(Service Authorization Reference, CloudWatch Logs); flow logs' documented policy lists it",
+                    ),
                 ],
             ).json,
         )

@@ -43,7 +43,9 @@ class OrchestrationStack(LayerStack):
         super().__init__(scope, config=config, layer="orchestration")
         kms_key_arn = self.imported(parameters.KMS_KEY_ARN)
         bucket_name = self.imported(parameters.BUCKET_NAME)
-        bucket_arn = self.imported(parameters.BUCKET_ARN)
+        # The map items and results are a job's work files: the work bucket's.
+        work_bucket_name = self.imported(parameters.WORK_BUCKET_NAME)
+        work_bucket_arn = self.imported(parameters.WORK_BUCKET_ARN)
         function_arns = {fn: self.imported(parameters.function_arn(fn)) for fn in config.functions}
         function_names = {fn: Fn.element(Fn.split(":", arn), 6) for fn, arn in function_arns.items()}
         # Known before the state machine exists: its role may start it (admitted jobs, map children).
@@ -68,7 +70,7 @@ class OrchestrationStack(LayerStack):
             function_arns,
             topic_arn=topic.arn,
             kms_key_arn=kms_key_arn,
-            bucket_arn=bucket_arn,
+            work_bucket_arn=work_bucket_arn,
             machine_arn=machine_arn,
             machine_name=machine_name,
         )
@@ -79,7 +81,7 @@ class OrchestrationStack(LayerStack):
                 for fn, arn in function_arns.items()
             },
             alert_topic_arn=topic.arn,
-            bucket=bucket_name,
+            bucket=work_bucket_name,
             retries=config.retries,
             concurrency=MapConcurrency(
                 chunks=throughput.map_max_concurrency, partitions=throughput.map_max_concurrency
@@ -191,7 +193,7 @@ class OrchestrationStack(LayerStack):
         *,
         topic_arn: str,
         kms_key_arn: str,
-        bucket_arn: str,
+        work_bucket_arn: str,
         machine_arn: str,
         machine_name: str,
     ) -> IamRole:
@@ -204,7 +206,10 @@ class OrchestrationStack(LayerStack):
             ).json,
         )
         arns = list(function_arns.values())
-        executions = f"arn:aws:states:{self.config.region}:{self.account_id}:execution:{machine_name}:*"
+        # Its own executions, and a Distributed Map's child executions, which are named
+        # execution:<machine>/<map run label>:<id> (Step Functions' redrive permissions).
+        execution = f"arn:aws:states:{self.config.region}:{self.account_id}:execution:{machine_name}"
+        executions = [f"{execution}:*", f"{execution}/*"]
         IamRolePolicy(
             self,
             "workflow-policy",
@@ -225,17 +230,19 @@ class OrchestrationStack(LayerStack):
                     Statement(
                         sid="ManageMapRuns",
                         actions=["states:DescribeExecution", "states:StopExecution", "states:RedriveExecution"],
-                        resources=[executions],
+                        resources=executions,
                     ),
                     Statement(
                         sid="ReadMapItems",
                         actions=["s3:GetObject"],
-                        resources=[f"{bucket_arn}/{layout.STAGING}/*"],
+                        resources=[f"{work_bucket_arn}/{layout.STAGING}/*"],
                     ),
+                    # What the ResultWriter needs to write its results as a multipart upload
+                    # (Step Functions' "IAM policies for Distributed Map states").
                     Statement(
                         sid="WriteMapRunResults",
-                        actions=["s3:PutObject"],
-                        resources=[f"{bucket_arn}/{MAP_RUNS_PREFIX}/*"],
+                        actions=["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+                        resources=[f"{work_bucket_arn}/{MAP_RUNS_PREFIX}/*"],
                     ),
                     Statement(sid="PublishAlerts", actions=["sns:Publish"], resources=[topic_arn]),
                     Statement(
@@ -425,26 +432,22 @@ class OrchestrationStack(LayerStack):
                 ],
             ),
             widget(
-                "S3 storage",
+                "S3 storage: the record and the work files",
                 [
                     [
                         "AWS/S3",
-                        "BucketSizeBytes",
+                        metric,
                         "BucketName",
-                        bucket,
+                        name,
                         "StorageType",
-                        "StandardStorage",
-                        {"stat": "Average"},
-                    ],
-                    [
-                        "AWS/S3",
-                        "NumberOfObjects",
-                        "BucketName",
-                        bucket,
-                        "StorageType",
-                        "AllStorageTypes",
-                        {"stat": "Average", "yAxis": "right"},
-                    ],
+                        storage_type,
+                        {"stat": "Average", "label": f"{label} {metric}", **({"yAxis": "right"} if right else {})},
+                    ]
+                    for label, name in (("data", bucket), ("work", self.imported(parameters.WORK_BUCKET_NAME)))
+                    for metric, storage_type, right in (
+                        ("BucketSizeBytes", "StandardStorage", False),
+                        ("NumberOfObjects", "AllStorageTypes", True),
+                    )
                 ],
                 period=86400,
             ),

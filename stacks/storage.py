@@ -1,4 +1,10 @@
-"""The data bucket, its access-log bucket, the job table and the key that encrypts them."""
+"""The data and work buckets, their access-log bucket, the job table and the key that encrypts them.
+
+The data bucket is the regulated record (sources, rejects, published tables, manifests): kept
+seven years, under Object Lock in production. The work bucket holds what a job makes on its way
+(lake/layout.py's WORK prefixes): expired after days and never locked, so a production
+environment does not keep several copies of every file for seven years.
+"""
 
 from __future__ import annotations
 
@@ -43,13 +49,16 @@ class StorageStack(LayerStack):
             description="Encrypts the pipeline's data, job table, function settings, logs and alerts",
             account_id=self.account_id,
             region=config.region,
-            # CloudWatch alarms publish to the encrypted alert topic; EventBridge writes undeliverable
-            # events to the encrypted dead-letter queue.
-            service_principals=["cloudwatch.amazonaws.com", "events.amazonaws.com"],
+            # CloudWatch alarms publish to the encrypted alert topic (the SNS guide recommends
+            # aws:SourceAccount for them); EventBridge writes undeliverable events to the encrypted
+            # dead-letter queue and sends no aws:SourceAccount to KMS (docs/security.md).
+            service_principals=["cloudwatch.amazonaws.com"],
+            sourceless_service_principals=["events.amazonaws.com"],
         )
         # Bucket names are global: the account id keeps two accounts' environments apart.
         access_logs_name = f"{self.name('access-logs')}-{self.account_id}"
         data_name = f"{self.name('data')}-{self.account_id}"
+        work_name = f"{self.name('work')}-{self.account_id}"
         access_logs = SecureBucket(
             self,
             "access-logs",
@@ -59,7 +68,7 @@ class StorageStack(LayerStack):
                 _expire_rule("expire-access-logs", config.lifecycle.access_logs_expire_after_days, config.lifecycle),
                 _abort_multipart_rule(config.lifecycle),
             ],
-            extra_policy_statements=[self._allow_log_delivery(into=access_logs_name, source=data_name)],
+            extra_policy_statements=[self._allow_log_delivery(into=access_logs_name, sources=(data_name, work_name))],
             force_destroy=config.force_destroy_buckets,
         )
         self.data = SecureBucket(
@@ -71,6 +80,15 @@ class StorageStack(LayerStack):
             object_lock_years=config.object_lock_retention_years,
             lifecycle_rules=_data_lifecycle(config.lifecycle),
             force_destroy=config.force_destroy_buckets and not config.records_retention_enabled,
+        )
+        self.work = SecureBucket(
+            self,
+            "work",
+            bucket_name=work_name,
+            kms_key_arn=self.key.arn,
+            access_logs=access_logs,
+            lifecycle_rules=_work_lifecycle(config.lifecycle),
+            force_destroy=config.force_destroy_buckets,
         )
         self.table = DynamodbTable(
             self,
@@ -98,6 +116,7 @@ class StorageStack(LayerStack):
             database_name=self.name("catalog").replace("-", "_"),  # Athena prefers no hyphens in names
             workgroup_name=self.name("analytics"),
             bucket_name=data_name,
+            results_bucket_name=work_name,
             kms_key_arn=self.key.arn,
             bytes_scanned_cutoff=config.monitoring.athena_bytes_scanned_cutoff,
             first_date=config.monitoring.partition_projection_start,
@@ -105,6 +124,8 @@ class StorageStack(LayerStack):
         )
         self.export(parameters.BUCKET_NAME, self.data.name, description="Data bucket")
         self.export(parameters.BUCKET_ARN, self.data.arn, description="Data bucket ARN")
+        self.export(parameters.WORK_BUCKET_NAME, self.work.name, description="Work bucket (a job's own files)")
+        self.export(parameters.WORK_BUCKET_ARN, self.work.arn, description="Work bucket ARN")
         self.export(parameters.TABLE_NAME, self.table.name, description="Job metadata table")
         self.export(parameters.TABLE_ARN, self.table.arn, description="Job metadata table ARN")
         self.export(parameters.KMS_KEY_ARN, self.key.arn, description="Customer-managed key of the pipeline")
@@ -113,12 +134,12 @@ class StorageStack(LayerStack):
         )
         self.export(parameters.ATHENA_WORKGROUP, catalog.workgroup.name, description="Athena workgroup for the tables")
 
-    def _allow_log_delivery(self, *, into: str, source: str) -> Statement:
+    def _allow_log_delivery(self, *, into: str, sources: tuple[str, ...]) -> Statement:
         return Statement(
             sid="S3ServerAccessLogDelivery",
             actions=["s3:PutObject"],
-            # The prefix SecureBucket gives the source bucket's access logging.
-            resources=[f"arn:aws:s3:::{into}/s3/{source}/*"],
+            # The prefix SecureBucket gives each source bucket's access logging.
+            resources=[f"arn:aws:s3:::{into}/s3/{source}/*" for source in sources],
             principals={"Service": ["logging.s3.amazonaws.com"]},
             conditions=[Condition(test="StringEquals", variable="aws:SourceAccount", values=[self.account_id])],
         )
@@ -154,20 +175,28 @@ def _abort_multipart_rule(lifecycle: LifecycleSettings) -> S3BucketLifecycleConf
 
 
 def _data_lifecycle(lifecycle: LifecycleSettings) -> list[S3BucketLifecycleConfigurationRule]:
-    archive_then_expire = S3BucketLifecycleConfigurationRule(
-        id="glacier-then-expire",
-        status="Enabled",
-        filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-        transition=[
-            S3BucketLifecycleConfigurationRuleTransition(days=lifecycle.glacier_after_days, storage_class="GLACIER")
-        ],
-        expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=lifecycle.expire_after_days)],
-        noncurrent_version_expiration=[
-            S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                noncurrent_days=lifecycle.noncurrent_versions_expire_after_days
-            )
-        ],
-    )
+    """The record: kept seven years. Only the sources go to Glacier (the seed): Athena skips objects in
+    Glacier Flexible Retrieval without an error, so the published tables and manifests stay where it reads."""
+    keep_the_record = _expire_rule("expire-record", lifecycle.expire_after_days, lifecycle)
+    archive_sources = [
+        S3BucketLifecycleConfigurationRule(
+            id=f"archive-{prefix}",
+            status="Enabled",
+            filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=f"{prefix}/")],
+            transition=[
+                S3BucketLifecycleConfigurationRuleTransition(
+                    days=lifecycle.glacier_after_days, storage_class="GLACIER"
+                )
+            ],
+        )
+        for prefix in layout.SOURCES
+    ]
+    return [keep_the_record, *archive_sources, _abort_multipart_rule(lifecycle)]
+
+
+def _work_lifecycle(lifecycle: LifecycleSettings) -> list[S3BucketLifecycleConfigurationRule]:
+    """A job's work files, kept a while to investigate a failure; the layer's upload is kept (its
+    object is what the compute layer's state names), only its old versions go."""
     work_files = [
         _expire_rule(f"expire-{prefix}", lifecycle.work_files_expire_after_days, lifecycle, prefix=f"{prefix}/")
         for prefix in layout.INTERMEDIATE
@@ -178,4 +207,14 @@ def _data_lifecycle(lifecycle: LifecycleSettings) -> list[S3BucketLifecycleConfi
         lifecycle,
         prefix=f"{layout.ATHENA_RESULTS}/",
     )
-    return [archive_then_expire, *work_files, query_results, _abort_multipart_rule(lifecycle)]
+    artifacts = S3BucketLifecycleConfigurationRule(
+        id="expire-old-artifacts",
+        status="Enabled",
+        filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=f"{layout.ARTIFACTS}/")],
+        noncurrent_version_expiration=[
+            S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                noncurrent_days=lifecycle.noncurrent_versions_expire_after_days
+            )
+        ],
+    )
+    return [*work_files, query_results, artifacts, _abort_multipart_rule(lifecycle)]

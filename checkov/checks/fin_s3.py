@@ -6,8 +6,9 @@ tests/security checks that every bucket has such a policy attached.
 CKV_FIN_4: an aws_s3_bucket_object_lock_configuration is COMPLIANCE mode with a default
 retention of at least seven years (SEC 17a-4 records).
 CKV_FIN_5: in a production-like environment (Environment tag `prod` or `prod-*`) every
-bucket except an access-log target is created with Object Lock enabled. Dev and test
-environments keep it off on purpose so they can be destroyed (docs/security.md).
+bucket except an access-log target and the work bucket is created with Object Lock enabled.
+The work bucket holds no record (lake/layout.py): locked, its files could not expire. Dev and
+test environments keep it off on purpose so they can be destroyed (docs/security.md).
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ class ObjectLockIsComplianceForSevenYears(BaseResourceCheck):
 class ProductionBucketsHaveObjectLock(BaseResourceCheck):
     def __init__(self) -> None:
         super().__init__(
-            name="Ensure production buckets (Environment prod, prod-*) other than access-log targets are "
-            "created with Object Lock enabled",
+            name="Ensure production buckets (Environment prod, prod-*) other than access-log targets and "
+            "work files are created with Object Lock enabled",
             id="CKV_FIN_5",
             categories=[CheckCategories.BACKUP_AND_RECOVERY],
             supported_resources=["aws_s3_bucket"],
@@ -102,8 +103,12 @@ class ProductionBucketsHaveObjectLock(BaseResourceCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         if not is_production_like(conf):
             return CheckResult.PASSED  # dev/test stay destroyable (docs/security.md)
-        if "access-logs" in str(first(conf.get("bucket", [""]))):
+        name = str(first(conf.get("bucket", [""])))
+        if "access-logs" in name:
             return CheckResult.PASSED  # log target: 365-day expiry, no records
+        if name.startswith("pipeline-work-"):
+            return CheckResult.PASSED  # work files: expired after days, no records
+
         return CheckResult.PASSED if first(conf.get("object_lock_enabled")) is True else CheckResult.FAILED
 
 

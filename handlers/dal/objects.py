@@ -125,24 +125,27 @@ def download_file(*, bucket: str, key: str, path: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def copy_verified(*, bucket: str, source_key: str, target_key: str, sha256: str) -> None:
+def copy_verified(*, source_bucket: str, source_key: str, target_bucket: str, target_key: str, sha256: str) -> None:
     """Server-side copy of an object whose stored SHA-256 must be ``sha256`` (hex), before and after."""
     expected = sha256_b64(sha256)
-    head = s3_client().head_object(Bucket=bucket, Key=source_key, ChecksumMode="ENABLED")
+    head = s3_client().head_object(Bucket=source_bucket, Key=source_key, ChecksumMode="ENABLED")
     if head.get("ChecksumSHA256") != expected:
         raise ReconciliationError(
-            f"s3://{bucket}/{source_key} has SHA-256 {head.get('ChecksumSHA256')}, its index says {expected}"
+            f"s3://{source_bucket}/{source_key} has SHA-256 {head.get('ChecksumSHA256')}, its index says {expected}"
         )
     copied = s3_client().copy_object(
-        Bucket=bucket,
+        Bucket=target_bucket,
         Key=target_key,
-        CopySource={"Bucket": bucket, "Key": source_key},
+        CopySource={"Bucket": source_bucket, "Key": source_key},
         CopySourceIfMatch=head["ETag"],
         MetadataDirective="COPY",
         **_CHECKSUM,
     )
     if copied.get("CopyObjectResult", {}).get("ChecksumSHA256") != expected:
-        raise ReconciliationError(f"the copy of s3://{bucket}/{source_key} to {target_key} does not match its source")
+        raise ReconciliationError(
+            f"the copy of s3://{source_bucket}/{source_key} to s3://{target_bucket}/{target_key} "
+            "does not match its source"
+        )
 
 
 def parallel(function: Callable[[T], R], items: Iterable[T]) -> list[R]:

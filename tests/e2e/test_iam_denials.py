@@ -4,7 +4,8 @@ The emulator enforces IAM (local/iam). Every case here runs as a session of a de
 assumed the way the service assumes it (the role's trust policy decides), against the shared
 `e2e` deployment, which it does not change. The cases come from the declared access
 (stacks.compute.ACCESS): a function may read exactly its `reads` prefixes and write exactly
-its `writes` prefixes of the data bucket; everything else below is denied to every function.
+its `writes` prefixes, each in the bucket lake/layout.py puts it in (the same prefix in the other
+bucket is denied); everything else below is denied to every function.
 A denial must be AccessDenied as the service names it, never just any error; the allowed
 calls beside them prove a broken setup cannot pass as "denied".
 """
@@ -22,6 +23,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from lake import layout
 from local.iam import ACCESS_DENIED_CODES
 from local.workspace import REGION, SUFFIX, Target
 from pipeline_constructs.workflow import MAP_RUNS_PREFIX
@@ -34,6 +36,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(CAPACITY_GROUP), pytest.m
 OTHER = "iamother"  # an environment beside `e2e`, in the same account and region
 PREFIXES = sorted({p for access in ACCESS.values() for p in (*access.reads, *access.writes)})
 PROBE = "iam-probe"
+BUCKETS = ("data", "work")
+
+
+def holding(prefix: str) -> str:
+    return "work" if prefix in layout.WORK else "data"
 
 
 # ---------------------------------------------------------------- the deployment's facts
@@ -46,6 +53,7 @@ class Deployed:
         ]
         self.exports = {p["Name"].removeprefix(parameters.prefix(SUFFIX) + "/"): p["Value"] for p in exported}
         self.bucket = self.exports[parameters.BUCKET_NAME]
+        self.buckets = {"data": self.bucket, "work": self.exports[parameters.WORK_BUCKET_NAME]}
         self.table = self.exports[parameters.TABLE_NAME]
         self.topic = self.exports[parameters.ALERT_TOPIC_ARN]
         self.state_machine = self.exports[parameters.STATE_MACHINE_ARN]
@@ -100,15 +108,17 @@ def deployment(deployed: Target) -> Any:
     facts = Deployed(deployed)
     s3 = deployed.client("s3")
     probes = [f"{prefix}/{PROBE}/object.txt" for prefix in PREFIXES]
-    for key in probes:  # what each function may (or may not) read; written by the deployer
-        s3.put_object(Bucket=facts.bucket, Key=key, Body=b"probe")
+    for bucket in facts.buckets.values():  # what each function may (or may not) read; written by the deployer
+        for key in probes:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"probe")
     yield facts
     # Every version of every probe, for good: a delete marker would be left in the versioned
     # bucket instead (and moto's force-destroy of the bucket fails on delete markers).
-    for prefix in (*PREFIXES, MAP_RUNS_PREFIX):
-        listed = s3.list_object_versions(Bucket=facts.bucket, Prefix=f"{prefix}/{PROBE}/")
-        for version in (*listed.get("Versions", []), *listed.get("DeleteMarkers", [])):
-            s3.delete_object(Bucket=facts.bucket, Key=version["Key"], VersionId=version["VersionId"])
+    for bucket in facts.buckets.values():
+        for prefix in (*PREFIXES, MAP_RUNS_PREFIX):
+            listed = s3.list_object_versions(Bucket=bucket, Prefix=f"{prefix}/{PROBE}/")
+            for version in (*listed.get("Versions", []), *listed.get("DeleteMarkers", [])):
+                s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
 
 
 def denied(call: Callable[[], Any]) -> None:
@@ -130,30 +140,35 @@ def _prefix_cases(kind: str) -> list[Any]:
     for function, access in ACCESS.items():
         granted = access.reads if kind == "read" else access.writes
         for prefix in PREFIXES:
-            allowed = prefix in granted
-            cases.append(
-                pytest.param(
-                    function, prefix, allowed, id=f"{function}-{kind}-{prefix}-{'allowed' if allowed else 'denied'}"
+            for bucket in BUCKETS:
+                allowed = prefix in granted and holding(prefix) == bucket
+                verdict = "allowed" if allowed else "denied"
+                cases.append(
+                    pytest.param(function, prefix, bucket, allowed, id=f"{function}-{kind}-{bucket}-{prefix}-{verdict}")
                 )
-            )
     return cases
 
 
-@pytest.mark.parametrize(("function", "prefix", "allowed"), _prefix_cases("read"))
-def test_a_function_reads_only_its_prefixes(deployment: Deployed, function: str, prefix: str, allowed: bool) -> None:
+@pytest.mark.parametrize(("function", "prefix", "bucket", "allowed"), _prefix_cases("read"))
+def test_a_function_reads_only_its_prefixes(
+    deployment: Deployed, function: str, prefix: str, bucket: str, allowed: bool
+) -> None:
     s3 = deployment.as_function(function, "s3")
-    read = lambda: s3.get_object(Bucket=deployment.bucket, Key=f"{prefix}/{PROBE}/object.txt")["Body"].read()  # noqa: E731
+    name = deployment.buckets[bucket]
+    read = lambda: s3.get_object(Bucket=name, Key=f"{prefix}/{PROBE}/object.txt")["Body"].read()  # noqa: E731
     if allowed:  # also proves kms:Decrypt on the data key (SSE-KMS)
         assert read() == b"probe"
     else:
         denied(read)
 
 
-@pytest.mark.parametrize(("function", "prefix", "allowed"), _prefix_cases("write"))
-def test_a_function_writes_only_its_prefixes(deployment: Deployed, function: str, prefix: str, allowed: bool) -> None:
+@pytest.mark.parametrize(("function", "prefix", "bucket", "allowed"), _prefix_cases("write"))
+def test_a_function_writes_only_its_prefixes(
+    deployment: Deployed, function: str, prefix: str, bucket: str, allowed: bool
+) -> None:
     s3 = deployment.as_function(function, "s3")
-    key = f"{prefix}/{PROBE}/{function}.txt"
-    write = lambda: s3.put_object(Bucket=deployment.bucket, Key=key, Body=b"x", ChecksumAlgorithm="SHA256")  # noqa: E731
+    key, name = f"{prefix}/{PROBE}/{function}.txt", deployment.buckets[bucket]
+    write = lambda: s3.put_object(Bucket=name, Key=key, Body=b"x", ChecksumAlgorithm="SHA256")  # noqa: E731
     if allowed:  # also proves kms:GenerateDataKey on the data key (SSE-KMS)
         write()
     else:
@@ -163,23 +178,25 @@ def test_a_function_writes_only_its_prefixes(deployment: Deployed, function: str
 @pytest.mark.parametrize("function", sorted(ACCESS))
 def test_no_function_deletes_lists_or_reads_versions(deployment: Deployed, function: str) -> None:
     s3 = deployment.as_function(function, "s3")
-    for prefix in PREFIXES:
-        denied(lambda p=prefix: s3.delete_object(Bucket=deployment.bucket, Key=f"{p}/{PROBE}/object.txt"))
-    denied(lambda: s3.list_objects_v2(Bucket=deployment.bucket))
-    denied(lambda: s3.list_object_versions(Bucket=deployment.bucket))
-    denied(lambda: s3.get_bucket_policy(Bucket=deployment.bucket))
-    denied(lambda: s3.put_bucket_policy(Bucket=deployment.bucket, Policy="{}"))
+    for bucket in deployment.buckets.values():
+        for prefix in PREFIXES:
+            denied(lambda b=bucket, p=prefix: s3.delete_object(Bucket=b, Key=f"{p}/{PROBE}/object.txt"))
+        denied(lambda b=bucket: s3.list_objects_v2(Bucket=b))
+        denied(lambda b=bucket: s3.list_object_versions(Bucket=b))
+        denied(lambda b=bucket: s3.get_bucket_policy(Bucket=b))
+        denied(lambda b=bucket: s3.put_bucket_policy(Bucket=b, Policy="{}"))
 
 
 @pytest.mark.parametrize("function", sorted(ACCESS))
 def test_a_function_lists_only_where_it_looks_for_its_own_results(deployment: Deployed, function: str) -> None:
     s3 = deployment.as_function(function, "s3")
-    for prefix in PREFIXES:
-        listing = lambda p=prefix: s3.list_objects_v2(Bucket=deployment.bucket, Prefix=f"{p}/{PROBE}/")  # noqa: E731
-        if prefix in ACCESS[function].lists:
-            listing()
-        else:
-            denied(listing)
+    for bucket, name in deployment.buckets.items():
+        for prefix in PREFIXES:
+            listing = lambda n=name, p=prefix: s3.list_objects_v2(Bucket=n, Prefix=f"{p}/{PROBE}/")  # noqa: E731
+            if prefix in ACCESS[function].lists and holding(prefix) == bucket:
+                listing()
+            else:
+                denied(listing)
 
 
 ABSENT_JOB = {"jobId": {"S": f"{PROBE}-absent"}}
@@ -238,10 +255,10 @@ def test_a_function_takes_only_its_job_table_actions(
 @pytest.mark.parametrize("function", sorted(ACCESS))
 def test_a_function_cannot_touch_another_environments_bucket(deployment: Deployed, function: str) -> None:
     s3 = deployment.as_function(function, "s3")
-    other = deployment.elsewhere(deployment.bucket)
-    for prefix in PREFIXES:
-        denied(lambda p=prefix: s3.get_object(Bucket=other, Key=f"{p}/{PROBE}/object.txt"))
-        denied(lambda p=prefix: s3.put_object(Bucket=other, Key=f"{p}/{PROBE}/x.txt", Body=b"x"))
+    for other in map(deployment.elsewhere, deployment.buckets.values()):
+        for prefix in PREFIXES:
+            denied(lambda o=other, p=prefix: s3.get_object(Bucket=o, Key=f"{p}/{PROBE}/object.txt"))
+            denied(lambda o=other, p=prefix: s3.put_object(Bucket=o, Key=f"{p}/{PROBE}/x.txt", Body=b"x"))
 
 
 @pytest.mark.parametrize("function", sorted(ACCESS))
@@ -283,11 +300,16 @@ def test_the_state_machine_invokes_only_its_own_environments_functions(deploymen
     denied(lambda: ddb.get_item(TableName=deployment.elsewhere(deployment.table), Key={"jobId": {"S": PROBE}}))
     s3 = deployment.as_workflow("s3")
     denied(lambda: s3.get_object(Bucket=deployment.elsewhere(deployment.bucket), Key=f"incoming/{PROBE}/x"))
-    # The maps read their items from staging/ and write their results under map-runs/, nothing else.
+    # The maps read their items from staging/ and write their results under map-runs/ of the work
+    # bucket, nothing else: not the record, not the same prefixes in the data bucket.
+    work = deployment.buckets["work"]
     denied(lambda: s3.get_object(Bucket=deployment.bucket, Key=f"incoming/{PROBE}/object.txt"))
-    denied(lambda: s3.put_object(Bucket=deployment.bucket, Key=f"staging/{PROBE}/x.txt", Body=b"x"))
+    denied(lambda: s3.put_object(Bucket=work, Key=f"staging/{PROBE}/x.txt", Body=b"x"))
+    assert s3.get_object(Bucket=work, Key=f"staging/{PROBE}/object.txt")["Body"].read() == b"probe"
+    denied(lambda: s3.get_object(Bucket=deployment.bucket, Key=f"staging/{PROBE}/object.txt"))
     results = f"{MAP_RUNS_PREFIX}/{PROBE}/x.txt"
-    s3.put_object(Bucket=deployment.bucket, Key=results, Body=b"x", ChecksumAlgorithm="SHA256")
+    s3.put_object(Bucket=work, Key=results, Body=b"x", ChecksumAlgorithm="SHA256")
+    denied(lambda: s3.put_object(Bucket=deployment.bucket, Key=results, Body=b"x", ChecksumAlgorithm="SHA256"))
     sfn = deployment.as_workflow("stepfunctions")  # it starts its own executions, no other machine's
     other_machine = deployment.elsewhere(deployment.state_machine)
     denied(lambda: sfn.start_execution(stateMachineArn=other_machine, input="{}"))

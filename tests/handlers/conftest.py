@@ -12,6 +12,7 @@ from handlers.config import get_settings
 from handlers.dal.clients import reset_clients
 
 BUCKET = "test-data-bucket"
+WORK_BUCKET = "test-work-bucket"
 TABLE = "test-jobs"
 HEADER = "transaction_id,account_id,booked_at,amount,currency,direction,description"
 
@@ -24,6 +25,7 @@ def aws_env(monkeypatch, tmp_path):
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "DATA_BUCKET": BUCKET,
+        "WORK_BUCKET": WORK_BUCKET,
         "JOBS_TABLE": TABLE,
         "REJECT_THRESHOLD": "0.05",
         "ENVIRONMENT_SUFFIX": "test",
@@ -50,7 +52,7 @@ def aws_env(monkeypatch, tmp_path):
 
 @pytest.fixture
 def aws(aws_env):
-    """A versioned data bucket and the jobs table with its queue index, as the storage layer makes them."""
+    """The versioned data and work buckets and the jobs table with its queue index, as the storage layer makes them."""
     from local import moto_patches
 
     moto_patches.apply_s3_checksums()
@@ -59,8 +61,9 @@ def aws(aws_env):
     moto_patches.apply_s3_ranged_reads()
     with mock_aws():
         s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        for bucket in (BUCKET, WORK_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         create_jobs_table()
         yield s3
 
@@ -115,8 +118,15 @@ def get_job(job_id: str) -> dict:
     return boto3.resource("dynamodb").Table(TABLE).get_item(Key={"jobId": job_id}, ConsistentRead=True)["Item"]
 
 
+def bucket_of(key: str) -> str:
+    """The bucket a key of the pipeline's lives in (lake/layout.py)."""
+    from lake.layout import WORK
+
+    return WORK_BUCKET if key.split("/", 1)[0] in WORK else BUCKET
+
+
 def read_object(s3, key: str) -> bytes:
-    return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return s3.get_object(Bucket=bucket_of(key), Key=key)["Body"].read()
 
 
 def quarantined(s3, job_id: str) -> list[dict]:

@@ -21,6 +21,7 @@ from handlers.dal import objects
 from lake.layout import manifest_key
 from tests.handlers.conftest import (
     BUCKET,
+    WORK_BUCKET,
     csv_text,
     get_job,
     good_row,
@@ -129,7 +130,8 @@ def test_two_starts_of_one_job_one_job_runs(aws):
 
 
 def test_locked_records_are_never_overwritten(aws_env):
-    """Scenario 8: Object Lock (COMPLIANCE) on; a forced replay must leave every locked version intact."""
+    """Scenario 8: Object Lock (COMPLIANCE) on the data bucket (the work bucket has none, as in the storage
+    layer); a forced replay must leave every locked version intact."""
     from moto import mock_aws
 
     from tests.handlers.conftest import create_jobs_table
@@ -144,6 +146,8 @@ def test_locked_records_are_never_overwritten(aws_env):
                 "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 7}},
             },
         )
+        s3.create_bucket(Bucket=WORK_BUCKET)
+        s3.put_bucket_versioning(Bucket=WORK_BUCKET, VersioningConfiguration={"Status": "Enabled"})
         create_jobs_table()
         event = put_incoming(s3, job_id="locked", body=csv_text(*good_rows(20)))
         run_chain(event)

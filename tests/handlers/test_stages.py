@@ -16,6 +16,7 @@ from handlers.logic.requests import job_id_for_object
 from lake import layout
 from tests.handlers.conftest import (
     BUCKET,
+    bucket_of,
     csv_text,
     get_job,
     good_row,
@@ -45,7 +46,7 @@ def settings(monkeypatch):
 
 
 def versions(s3, prefix: str) -> dict[str, int]:
-    listing = s3.list_object_versions(Bucket=BUCKET, Prefix=prefix).get("Versions", [])
+    listing = s3.list_object_versions(Bucket=bucket_of(prefix), Prefix=prefix).get("Versions", [])
     counted: dict[str, int] = {}
     for version in listing:
         counted[version["Key"]] = counted.get(version["Key"], 0) + 1

@@ -17,11 +17,21 @@ def _functions(synthesized: Synth) -> dict[str, dict]:
     }
 
 
+def _layer_archive(synthesized: Synth) -> str:
+    """The layer's zip in the synthesized compute stack, from the S3 object it is published through."""
+    layer = synthesized.only("compute", "aws_lambda_layer_version")
+    upload = synthesized.only("compute", "aws_s3_object")
+    assert layer["s3_bucket"] == "${aws_s3_object.dependencies-upload.bucket}"
+    assert layer["s3_key"] == "${aws_s3_object.dependencies-upload.key}"
+    return upload["source"]
+
+
 def test_one_layer_shared_by_every_function(synthesized: Synth) -> None:
     layer = synthesized.only("compute", "aws_lambda_layer_version")
     assert layer["compatible_architectures"] == ["arm64"]
     assert layer["compatible_runtimes"] == ["python3.13"]
-    assert layer["filename"].startswith("assets/")
+    assert "filename" not in layer  # sent inline it would be refused: over 50 MB (docs/limits.md)
+    assert _layer_archive(synthesized).startswith("assets/")
     for function in _functions(synthesized).values():
         assert function["layers"] == ["${aws_lambda_layer_version.dependencies.arn}"]
 
@@ -43,6 +53,7 @@ def test_function_settings(synthesized: Synth, config: PipelineConfig, name: str
     assert function["reserved_concurrent_executions"] == -1
     env = function["environment"]["variables"]
     assert env["DATA_BUCKET"] == "${data.aws_ssm_parameter.import-bucket-name.value}"
+    assert env["WORK_BUCKET"] == "${data.aws_ssm_parameter.import-work-bucket-name.value}"
     assert env["JOBS_TABLE"] == "${data.aws_ssm_parameter.import-table-name.value}"
     assert env["ENVIRONMENT_SUFFIX"] == "qa7" and env["CHUNK_BYTES"] == str(config.throughput.chunk_bytes)
     assert env["MAX_RUNNING_JOBS"] == str(config.throughput.max_running_jobs)
@@ -68,19 +79,24 @@ def _statements(synthesized: Synth, name: str) -> dict[str, dict]:
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_roles_reach_only_their_own_prefixes(synthesized: Synth, name: str) -> None:
-    bucket = "${data.aws_ssm_parameter.import-bucket-arn.value}"
+    data = "${data.aws_ssm_parameter.import-bucket-arn.value}"
+    work = "${data.aws_ssm_parameter.import-work-bucket-arn.value}"
+
+    def bucket(prefix: str) -> str:
+        return work if prefix in (layout.STAGING, layout.CURATED) else data
+
     table = "${data.aws_ssm_parameter.import-table-arn.value}"
     access, statements = ACCESS[name], _statements(synthesized, name)
     assert set(access.reads + access.writes + access.lists) <= set(layout.PREFIXES)
     reads = statements.get("ReadOwnInputs", {}).get("resources", [])
     writes = statements.get("WriteOwnOutputs", {}).get("resources", [])
-    assert reads == [f"{bucket}/{prefix}/*" for prefix in access.reads]
-    assert writes == [f"{bucket}/{prefix}/*" for prefix in access.writes]
+    assert reads == [f"{bucket(prefix)}/{prefix}/*" for prefix in access.reads]
+    assert writes == [f"{bucket(prefix)}/{prefix}/*" for prefix in access.writes]
     assert statements["TrackJobs"]["resources"] == [table]
     assert statements["TrackJobs"]["actions"] == sorted(f"dynamodb:{a}" for a in access.table)
     listing = statements.get("ListOwnResults")
     if access.lists:
-        assert listing["resources"] == [bucket] and listing["actions"] == ["s3:ListBucket"]
+        assert listing["resources"] == [work] and listing["actions"] == ["s3:ListBucket"]
         assert listing["condition"][0]["values"] == [f"{prefix}/*" for prefix in access.lists]
     else:
         assert listing is None
@@ -112,7 +128,7 @@ def test_packages_are_reproducible(tmp_path) -> None:
 def test_layer_is_built_for_arm64_lambda(synthesized: Synth) -> None:
     layer = synthesized.only("compute", "aws_lambda_layer_version")
     assert "manylinux_2_28_aarch64" in layer["description"]
-    archive = synthesized.stack_dir("compute") / layer["filename"]
+    archive = synthesized.stack_dir("compute") / _layer_archive(synthesized)
     import zipfile
 
     names = zipfile.ZipFile(archive).namelist()

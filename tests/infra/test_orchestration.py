@@ -234,7 +234,7 @@ def test_dashboard(synthesized: Synth) -> None:
         "Lambda duration (p95)",
         "Step Functions executions",
         "DynamoDB consumed capacity",
-        "S3 storage",
+        "S3 storage: the record and the work files",
     ]
 
 

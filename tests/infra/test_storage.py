@@ -1,5 +1,9 @@
 from typing import Any
 
+import pytest
+
+from lake import layout
+
 from tests.infra.synth import Synth
 
 
@@ -25,20 +29,21 @@ def test_customer_managed_key_rotates_and_has_a_policy(synthesized: Synth) -> No
     assert key["policy"].startswith("${data.aws_iam_policy_document.")
 
 
-def test_data_bucket_is_versioned_kms_encrypted_private_and_tls_only(synthesized: Synth) -> None:
-    assert _for_bucket(synthesized, "aws_s3_bucket_versioning", "data")["versioning_configuration"]["status"] == (
+@pytest.mark.parametrize("bucket", ["data", "work"])
+def test_data_and_work_buckets_are_versioned_kms_encrypted_private_and_tls_only(synthesized: Synth, bucket: str) -> None:
+    assert _for_bucket(synthesized, "aws_s3_bucket_versioning", bucket)["versioning_configuration"]["status"] == (
         "Enabled"
     )
-    rule = _for_bucket(synthesized, "aws_s3_bucket_server_side_encryption_configuration", "data")["rule"][0]
+    rule = _for_bucket(synthesized, "aws_s3_bucket_server_side_encryption_configuration", bucket)["rule"][0]
     assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
     assert rule["apply_server_side_encryption_by_default"]["kms_master_key_id"].startswith("${aws_kms_key.")
     assert rule["bucket_key_enabled"] is True
-    block = _for_bucket(synthesized, "aws_s3_bucket_public_access_block", "data")
+    block = _for_bucket(synthesized, "aws_s3_bucket_public_access_block", bucket)
     assert all(
         block[k] is True
         for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
     )
-    policy_ref = _for_bucket(synthesized, "aws_s3_bucket_policy", "data")["policy"]
+    policy_ref = _for_bucket(synthesized, "aws_s3_bucket_policy", bucket)["policy"]
     document = synthesized.data("storage", "aws_iam_policy_document")[policy_ref.split(".")[2]]
     deny = [s for s in document["statement"] if s["sid"] == "DenyInsecureTransport"][0]
     assert deny["effect"] == "Deny"
@@ -47,27 +52,47 @@ def test_data_bucket_is_versioned_kms_encrypted_private_and_tls_only(synthesized
 
 def test_every_bucket_sends_its_events_to_eventbridge(synthesized: Synth) -> None:
     # The data bucket's uploads start jobs (the orchestration layer's rule); no bucket calls anything itself.
-    for bucket in ("data", "access-logs"):
+    for bucket in ("data", "work", "access-logs"):
         notification = _for_bucket(synthesized, "aws_s3_bucket_notification", bucket)
         assert notification["eventbridge"] is True
         assert not {"lambda_function", "queue", "topic"} & set(notification)
 
 
-def test_data_bucket_lifecycle(synthesized: Synth) -> None:
-    rules = {r["id"]: r for r in _for_bucket(synthesized, "aws_s3_bucket_lifecycle_configuration", "data")["rule"]}
-    archive = rules["glacier-then-expire"]
-    assert archive["transition"] == [{"days": 90, "storage_class": "GLACIER"}]
-    assert archive["expiration"] == [{"days": 2555}]
-    assert archive["noncurrent_version_expiration"][0]["noncurrent_days"] > 0
+def _rules(synthesized: Synth, bucket: str) -> dict[str, dict[str, Any]]:
+    lifecycle = _for_bucket(synthesized, "aws_s3_bucket_lifecycle_configuration", bucket)
+    return {r["id"]: r for r in lifecycle["rule"]}
+
+
+def test_data_bucket_keeps_the_record_seven_years_and_archives_only_the_sources(synthesized: Synth) -> None:
+    rules = _rules(synthesized, "data")
+    record = rules.pop("expire-record")
+    assert record["filter"] == [{"prefix": ""}] and record["expiration"] == [{"days": 2555}]
+    assert record["noncurrent_version_expiration"][0]["noncurrent_days"] > 0
     assert (
-        rules["abort-incomplete-multipart-uploads"]["abort_incomplete_multipart_upload"][0]["days_after_initiation"]
+        rules.pop("abort-incomplete-multipart-uploads")["abort_incomplete_multipart_upload"][0]["days_after_initiation"]
         == 7
     )
+    # Athena skips objects in Glacier Flexible Retrieval without an error: only the sources go there
+    # (the seed's "raw files"), never the published tables, manifests or quarantine.
+    transitions = {r["filter"][0]["prefix"]: r["transition"] for r in rules.values()}
+    assert transitions == {
+        f"{prefix}/": [{"days": 90, "storage_class": "GLACIER"}] for prefix in (layout.INCOMING, layout.RAW)
+    }
+
+
+def test_work_bucket_expires_work_files_and_nothing_moves_to_glacier(synthesized: Synth) -> None:
+    rules = _rules(synthesized, "work")
+    expiry = {r["filter"][0]["prefix"]: r["expiration"][0]["days"] for r in rules.values() if "expiration" in r}
+    assert expiry == {"staging/": 14, "curated/": 14, "athena-results/": 30}
+    assert not [r for r in rules.values() if r.get("transition")]
+    assert set(layout.WORK) == {layout.STAGING, layout.CURATED, layout.ATHENA_RESULTS, layout.ARTIFACTS}
+    assert not set(layout.WORK) & set(layout.RECORD)
 
 
 def test_access_logs_go_to_their_own_bucket(synthesized: Synth) -> None:
-    logging = _for_bucket(synthesized, "aws_s3_bucket_logging", "data")
-    assert logging["target_bucket"].startswith("${aws_s3_bucket.access-logs_bucket_")
+    for bucket in ("data", "work"):
+        logging = _for_bucket(synthesized, "aws_s3_bucket_logging", bucket)
+        assert logging["target_bucket"].startswith("${aws_s3_bucket.access-logs_bucket_")
     # S3 server access logging cannot deliver to an SSE-KMS bucket: SSE-S3 there.
     rule = _for_bucket(synthesized, "aws_s3_bucket_server_side_encryption_configuration", "access-logs")["rule"][0]
     assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"

@@ -14,7 +14,7 @@ SEED_EXPORTS = {
     "/pipeline/qa7/vpc-id": "network",
 }
 # Where AWS gives no narrower resource than "*" (each says why next to the statement).
-ANY_RESOURCE_STATEMENTS = {"ManageVpcNetworkInterfaces", "WriteTraces", "DeliverExecutionLogs"}
+ANY_RESOURCE_STATEMENTS = {"ManageVpcNetworkInterfaces", "WriteTraces", "DeliverExecutionLogs", "FindLogGroups"}
 FINOPS_TAGS = {"Environment", "Project", "CostCenter", "Owner", "ManagedBy", "Layer"}
 
 

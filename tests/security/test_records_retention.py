@@ -20,9 +20,13 @@ def test_production_data_bucket_is_locked_in_compliance_mode_for_seven_years(pro
     assert any(d.startswith("aws_s3_bucket_versioning.data_versioning_") for d in lock["depends_on"])
 
 
-def test_production_keeps_the_access_log_bucket_unlocked_and_protects_the_table(prod_synthesized: Synth) -> None:
-    logs_id = _bucket_id(prod_synthesized, "access-logs")
-    assert "object_lock_enabled" not in prod_synthesized.resources("storage", "aws_s3_bucket")[logs_id]
+def test_production_locks_only_the_record_and_protects_the_table(prod_synthesized: Synth) -> None:
+    # Work files (staging, curated, map results, query results) locked for seven years would make
+    # their 14- and 30-day expiry rules fail: several copies of every day's files kept that long.
+    buckets = prod_synthesized.resources("storage", "aws_s3_bucket")
+    for construct in ("access-logs", "work"):
+        assert "object_lock_enabled" not in buckets[_bucket_id(prod_synthesized, construct)], construct
+    assert not buckets[_bucket_id(prod_synthesized, "work")].get("force_destroy")  # production's setting
     assert prod_synthesized.only("storage", "aws_dynamodb_table")["deletion_protection_enabled"] is True
 
 
