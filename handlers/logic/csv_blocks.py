@@ -37,12 +37,12 @@ def iter_blocks(raw: ReadsBytes, size: int, *, strip_bom: bool) -> Iterator[byte
     longer than ``size`` comes in pieces of at least ``size`` bytes, none ending with b"\\n": no
     block holds much more than ``size`` bytes, however long a line."""
     carry = b""
-    first = strip_bom
+    if strip_bom:  # the file's first bytes, read until they show whether a BOM starts it
+        while len(carry) < len(BOM) and (more := raw.read(size)):
+            carry += more
+        carry = carry.removeprefix(BOM)
     while True:
         chunk = raw.read(size)
-        if first:
-            chunk = chunk.removeprefix(BOM) if chunk else chunk
-            first = False
         if not chunk:
             if carry:
                 yield carry
