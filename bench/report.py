@@ -30,6 +30,12 @@ SECTIONS = (
         "`python bench/bench_load.py`: uploads with the plain S3 API, started by their upload events, "
         "on a fresh local deployment; this machine's two cores run every invocation.",
     ),
+    (
+        "hostile",
+        "Hostile input: time and memory per input class",
+        "`python bench/bench_hostile.py`: the budget of issue 25, each class at three sizes, each file "
+        "through `pipeline validate` in a fresh subprocess, peak RSS its own.",
+    ),
 )
 
 
