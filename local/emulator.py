@@ -51,6 +51,12 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     or retries States.DataLimitExceeded; a States.* error inside a Map iteration or Parallel
     branch reaches the state by its name (moto raised a ValueError: States.Runtime). DynamoDB's
     400 KB item limit is moto's own.
+  * local/glue_iceberg.py: Glue UpdateTable ignored VersionId, so of two Iceberg commits at once
+    one was silently lost (8 writers kept 1 row of 8); a stale VersionId is now
+    ConcurrentModificationException, which pyiceberg retries. The table optimizer API
+    (Create/Get/Update/Delete/BatchGetTableOptimizer, ListTableOptimizerRuns) was not
+    implemented; configurations are now stored and returned with Glue's refusals, and nothing
+    compacts, expires snapshots or deletes orphans locally.
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
 (--runtime-dir / env PIPELINE_LOCAL_RUNTIME_DIR) stands in for the boto3 that Lambda provides:
 ``python -c "from local.lambda_runner import link_runtime_dir; link_runtime_dir('DIR')"`` makes
@@ -382,7 +388,7 @@ _patched = False
 def apply_patches() -> None:
     global _patched
     if not _patched:
-        from local import events, moto_patches
+        from local import events, glue_iceberg, moto_patches
 
         _patch_stepfunctions()
         aws_limits.apply()
@@ -397,6 +403,7 @@ def apply_patches() -> None:
         moto_patches.apply_s3_version_listing()
         moto_patches.apply_s3_access_log_batching()
         moto_patches.apply_s3_ranged_reads()
+        glue_iceberg.apply()
         _patched = True
     iam.install()  # IAM enforcement (local/iam): on unless PIPELINE_LOCAL_IAM=0
 
