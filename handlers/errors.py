@@ -29,10 +29,6 @@ class JobStateError(PipelineError):
     """A stage ran while the job was in a status that does not allow it."""
 
 
-class DuplicateSourceError(PipelineError):
-    """A file with the same SHA-256 was already taken by another job."""
-
-
 class SourceChangedError(PipelineError):
     """The source object changed after ingest registered it."""
 

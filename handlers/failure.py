@@ -26,7 +26,13 @@ def lambda_handler(event: dict, settings: Settings) -> dict:
         "Cause": str(raw_error.get("Cause") or "")[:MAX_CAUSE_CHARACTERS],
     }
     timestamp = jobflow.utc_now()
-    outcome = jobs.mark_failed(job_id=job_id, run_id=event.get("runId"), error=error, timestamp=timestamp)
+    outcome = jobs.mark_failed(
+        job_id=job_id,
+        run_id=event.get("runId"),
+        error=error,
+        timestamp=timestamp,
+        finished=jobflow.FINISHED_STATUSES,
+    )
     if outcome == "not-owner":
         # Another execution owns the job (e.g. this start was refused as a concurrent duplicate):
         # its status stays as it is, the refusal is noted on the record.

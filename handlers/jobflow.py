@@ -18,7 +18,7 @@ from typing import Any
 from handlers.config import Settings, get_settings
 from handlers.dal import jobs
 from handlers.errors import InvalidInputError, JobConflictError, JobNotFoundError, JobStateError
-from handlers.observability import logger, metrics, tracer
+from handlers.observability import count, logger, metrics, tracer
 
 QUEUED = "QUEUED"
 ADMITTED = "ADMITTED"
@@ -26,9 +26,21 @@ RECEIVED = "RECEIVED"
 VALIDATED = "VALIDATED"
 LOADED = "LOADED"
 REJECTED = "REJECTED"
+# The file's bytes are those of another job's file (loaded or in progress): nothing to do, nobody
+# paged. Not "DUPLICATE", which is ingest's answer to a second start of the *same* job, and not
+# a row's DUPLICATE_ID: a job is RESENT, a start is a DUPLICATE.
+RESENT = "RESENT"
 FAILED = "FAILED"
-FINISHED_STATUSES = (LOADED, REJECTED)
+FINISHED_STATUSES = (LOADED, REJECTED, RESENT)
 RUNNING_STATUSES = (ADMITTED, RECEIVED, VALIDATED)
+# A job that ended so no longer holds its file's content (handlers/dal/jobs.py's source markers):
+# a new job with the same bytes takes the content over. A job loaded, queued or running holds it.
+RELEASED_SOURCE_STATUSES = (REJECTED, FAILED)
+
+
+def holds_source(owner_status: str | None) -> bool:
+    """Whether the owner of a file's content, in this status, still holds it (None: no such job)."""
+    return owner_status is not None and owner_status not in RELEASED_SOURCE_STATUSES
 
 
 def utc_now() -> str:
@@ -60,11 +72,14 @@ def owned_job(event: dict, *, step: str, statuses: tuple[str, ...]) -> dict:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a stage did: the job's new status, the output for the state machine, what to record."""
+    """What a stage did: the job's new status, the output for the state machine, what to record,
+    and the business metrics to count once it is recorded (a stage that finds its result already
+    recorded counts nothing again)."""
 
     status: str
     output: dict
     attributes: dict[str, object] = field(default_factory=dict)
+    metrics: dict[str, int] = field(default_factory=dict)
 
 
 def _entry(handler: Callable[[dict, Any], dict]) -> Callable[[dict, Any], dict]:
@@ -151,6 +166,8 @@ def complete_stage(*, job: dict, stage: str, from_statuses: tuple[str, ...], out
         timestamp=utc_now(),
     )
     if done:
+        for name, value in outcome.metrics.items():
+            count(name, value)
         return outcome.output
     current = jobs.get_job(job_id) or {}
     previous = jobs.stored_result(current, stage)

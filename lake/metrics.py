@@ -12,4 +12,6 @@ JOB_DURATION = "JobDurationSeconds"
 JOBS_LOADED = "JobsLoaded"
 JOBS_REJECTED = "JobsRejected"
 JOBS_FAILED = "JobsFailed"
+# A file whose bytes another job already holds (loaded or in progress): recorded RESENT, not a failure.
+JOBS_RESENT = "JobsResent"
 RECONCILIATION_FAILURES = "ReconciliationFailures"

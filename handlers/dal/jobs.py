@@ -135,9 +135,10 @@ def complete_stage(
     )
 
 
-def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str) -> str:
+def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str, finished: tuple[str, ...]) -> str:
     """Set FAILED with the error. Returns "updated", "created", "kept" (the run had already failed:
-    its first error stays) or "not-owner".
+    its first error stays) or "not-owner" (also for a job in one of the ``finished`` statuses,
+    which a late error of its execution never changes).
 
     With ``run_id`` only that run's job is changed. Without one (ingest failed before it
     registered anything) the job is created as FAILED if missing, or updated if it is
@@ -158,10 +159,11 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str)
         names["#run"] = "runId"
         names["#error"] = "error"
         # The first error of a run is its cause (a failed map item, then the map's own error): kept.
+        final = {f":finished{i}": status for i, status in enumerate(finished)}
         condition = (
-            "#run = :run AND NOT #st IN (:loaded, :rejected) AND (#st <> :failed OR attribute_not_exists(#error))"
+            f"#run = :run AND NOT #st IN ({', '.join(final)}) AND (#st <> :failed OR attribute_not_exists(#error))"
         )
-        values.update({":run": run_id, ":loaded": "LOADED", ":rejected": "REJECTED", ":failed": "FAILED"})
+        values.update({":run": run_id, ":failed": "FAILED", **final})
     else:
         condition = "#st = :failed"
         values[":failed"] = "FAILED"

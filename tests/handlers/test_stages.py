@@ -11,7 +11,7 @@ import pytest
 from handlers import admit, failure, ingest, load, plan, summarize, transform, validate
 from handlers.config import get_settings
 from handlers.dal import admission, jobs, objects
-from handlers.errors import DuplicateSourceError, JobConflictError, ReconciliationError, UnreadableFileError
+from handlers.errors import JobConflictError, ReconciliationError, UnreadableFileError
 from handlers.logic.requests import job_id_for_object
 from lake import layout
 from tests.handlers.conftest import (
@@ -140,12 +140,8 @@ def test_same_job_other_content_refused_unless_forced(aws):
 def test_same_file_under_another_job_refused_unless_forced(aws):
     run_chain(put_incoming(aws, job_id="first", body=good_file(5)))
     second = put_incoming(aws, job_id="second", body=good_file(5))
-    with pytest.raises(DuplicateSourceError, match="first"):
-        run_chain(second)
-    assert get_job("second")["status"] == "ADMITTED"  # the plan refused it: the failure path records it
-    invoke(
-        failure, {"jobId": "second", "runId": get_job("second")["runId"], "error": {"Error": "DuplicateSourceError"}}
-    )
+    assert run_chain(second)[-1]["status"] == "RESENT"  # refused, and no failure (tests/handlers/test_resend.py)
+    assert get_job("second")["originalJobId"] == "first"
     assert run_chain({**second, "force": True})[-1]["status"] == "LOADED"
 
 
