@@ -4,7 +4,8 @@
            ├─ drain ─▶ Drain ─▶ StartAdmitted ─▶ Drained              │
            └─▶ Ingest ─▶ Queued? ─▶ Arrive ─▶ StartOthers ─▶ Admitted? ─▶ Plan
                            └ duplicate / replay: Ended                 └ no: Waiting (a slot frees later)
-    Plan ─▶ ValidateChunks (Map over chunks) ─▶ SeveralChunks? ─▶ FindDuplicates (Map over id partitions)
+    Plan ─▶ Resent? ─┬─ RESENT (the bytes of another job's file) ─▶ Release
+                     └─▶ ValidateChunks (Map over chunks) ─▶ SeveralChunks? ─▶ FindDuplicates (Map over id partitions)
          ─▶ Summarize ─▶ Verdict? ─┬─ REVALIDATE ─▶ Revalidate (Map over chunks with late duplicates) ─▶ Summarize
                                    ├─ REJECTED ─▶ Release
                                    └─ VALIDATED ─▶ TransformDates (Map over booking dates) ─▶ Load ─▶ Release
@@ -158,7 +159,21 @@ def build_definition(
             "Type": "Succeed",
             "Comment": "All slots are taken: the job waits in the queue, started by a job that ends",
         },
-        "Plan": task("plan", payload=ids, Next="ValidateChunks"),
+        "Plan": task("plan", payload=ids, Next="Resent?"),
+        "Resent?": {
+            "Type": "Choice",
+            "Comment": "RESENT: another job holds these bytes; no failure, no alert, the slot freed now",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.status", "IsPresent": True},
+                        {"Variable": "$.status", "StringEquals": "RESENT"},
+                    ],
+                    "Next": "Release",
+                }
+            ],
+            "Default": "ValidateChunks",
+        },
         "ValidateChunks": chunk_map(
             "validate",
             items_key="$.chunksKey",

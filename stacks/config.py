@@ -49,6 +49,7 @@ _LOG_RETENTION_DAYS = {
 # Amazon Linux 2, whose Lambda runtimes reach deprecation in 2027.
 DEFAULT_LAMBDA_RUNTIME = "python3.13"
 SUPPORTED_LAMBDA_RUNTIMES = ("python3.12", "python3.13")
+MAX_RESEND_ALARM_PER_DAY = 100_000
 
 
 class ConfigError(ValueError):
@@ -111,6 +112,9 @@ class Throughput:
 class Monitoring:
     expected_file_every_hours: int = 26
     reject_rate_alarm_percent: int = 5
+    # Re-sent files (JobsResent) in 24 hours above which the resent-files alarm pages; 0: no alarm
+    # (a re-send needs no action, and how many are usual depends on the producers).
+    resend_alarm_per_day: int = 0
     athena_bytes_scanned_cutoff: int = 10 << 30
     partition_projection_start: str = "2000-01-01"
 
@@ -233,6 +237,13 @@ class PipelineConfig:
             ("REJECT_RATE_ALARM_PERCENT", self.monitoring.reject_rate_alarm_percent, 1, 100),
         ):
             _check(low <= value <= high, setting, value, f"a whole number from {low} to {high}")
+        _check(
+            0 <= self.monitoring.resend_alarm_per_day <= MAX_RESEND_ALARM_PER_DAY,
+            "RESEND_ALARM_PER_DAY",
+            self.monitoring.resend_alarm_per_day,
+            f"0 (no alarm, the default) or the re-sent files a day above which to page, "
+            f"1 to {MAX_RESEND_ALARM_PER_DAY}",
+        )
         budget = throughput.lambda_concurrency_budget
         _check(
             budget is None or budget >= throughput.peak_concurrency,
@@ -343,6 +354,7 @@ def _monitoring(env: Mapping[str, str]) -> Monitoring:
             {
                 "expected_file_every_hours": _int_env(env, "EXPECTED_FILE_EVERY_HOURS"),
                 "reject_rate_alarm_percent": _int_env(env, "REJECT_RATE_ALARM_PERCENT"),
+                "resend_alarm_per_day": _int_env(env, "RESEND_ALARM_PER_DAY"),
                 "athena_bytes_scanned_cutoff": _int_env(env, "ATHENA_BYTES_SCANNED_CUTOFF"),
             }
         )

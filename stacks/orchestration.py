@@ -317,6 +317,23 @@ class OrchestrationStack(LayerStack):
                 metric=self._business(metric),
                 topic_arn=topic_arn,
             )
+        resends = monitoring.resend_alarm_per_day
+        if resends:  # off by default: a re-send needs no action (docs/operations.md#resent-files)
+            metric_alarm(
+                self,
+                "alarm-resent-files",
+                name=self.name("resent-files"),
+                description=f"More than {resends} files re-sent in 24 hours: a producer sends the same bytes "
+                f"again and again. {RUNBOOK}resent-files",
+                metric=self._business(metrics.JOBS_RESENT),
+                topic_arn=topic_arn,
+                threshold=resends,
+                # One period of a day: the last 24 hours, a sliding window (CloudWatch's default,
+                # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-evaluation-window.html).
+                # Periods of an hour or more may span up to 7 days (PutMetricAlarm, EvaluationPeriods,
+                # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html).
+                period_seconds=86400,
+            )
         metric_alarm(
             self,
             "alarm-undelivered-starts",
@@ -395,8 +412,8 @@ class OrchestrationStack(LayerStack):
             ),
             widget("Reject rate (%, worst file)", business(metrics.REJECT_RATE, stat="Maximum")),
             widget(
-                "Jobs loaded, rejected, failed",
-                business(metrics.JOBS_LOADED, metrics.JOBS_REJECTED, metrics.JOBS_FAILED),
+                "Jobs loaded, rejected, failed, resent",
+                business(metrics.JOBS_LOADED, metrics.JOBS_REJECTED, metrics.JOBS_FAILED, metrics.JOBS_RESENT),
             ),
             widget("Bytes processed", business(metrics.BYTES_PROCESSED)),
             widget("Job duration (s, p95)", business(metrics.JOB_DURATION, stat="p95")),

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from pipeline_constructs.workflow import check_state_names
-from stacks.config import PipelineConfig
+from stacks.config import ConfigError, PipelineConfig, from_env
+from tests.conftest import TEST_ENV
 from tests.infra.synth import Synth
 
 
@@ -44,10 +45,11 @@ def test_the_job_flows_through_admission_the_chunk_maps_and_load(synthesized: Sy
     assert definition["StartAt"] == "Route"
     assert states["Route"]["Default"] == "Ingest"
     assert [c["Next"] for c in states["Route"]["Choices"]] == ["Plan", "Drain"]
-    path = ["Ingest", "Queued?", "Arrive", "StartOthers", "Admitted?", "Plan", "ValidateChunks", "SeveralChunks?"]
+    path = ["Ingest", "Queued?", "Arrive", "StartOthers", "Admitted?", "Plan", "Resent?"]
     for here, there in zip(path, path[1:], strict=False):
         following = states[here].get("Next") or [c["Next"] for c in states[here]["Choices"]][0]
         assert following == there, here
+    assert states["Resent?"]["Default"] == "ValidateChunks" and states["ValidateChunks"]["Next"] == "SeveralChunks?"
     assert states["SeveralChunks?"]["Choices"][0]["Next"] == "FindDuplicates"
     assert states["FindDuplicates"]["Next"] == "Summarize"
     choices = {c["StringEquals"]: c["Next"] for c in states["Verdict?"]["Choices"]}
@@ -117,6 +119,35 @@ def test_failures_are_recorded_released_alerted_then_failed(synthesized: Synth) 
         assert item["States"][f"{name}-Work"]["Catch"][0]["Next"] == f"{name}-RecordItemFailure"
         assert item["States"][f"{name}-RecordItemFailure"]["Next"] == f"{name}-ItemFailed"
         assert item["States"][f"{name}-ItemFailed"]["Type"] == "Fail"
+
+
+def _reachable(states: dict, start: str) -> set[str]:
+    """The top-level states a job reaches from ``start`` when no step fails (no Catch followed)."""
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        state = states[name]
+        todo += [state.get("Next"), state.get("Default")]
+        todo += [rule["Next"] for rule in state.get("Choices", [])]
+    return seen
+
+
+def test_a_resent_file_goes_straight_to_the_release_and_no_alert(synthesized: Synth) -> None:
+    states = _definition(synthesized)["States"]
+    choice = states["Resent?"]
+    (rule,) = choice["Choices"]
+    # Plan's usual output has no status: the rule tests for it first (a missing path is an error).
+    assert rule["And"] == [
+        {"Variable": "$.status", "IsPresent": True},
+        {"Variable": "$.status", "StringEquals": "RESENT"},
+    ]
+    assert rule["Next"] == "Release"
+    # Unless a step after it fails, a re-send ends JobDone: no failure recorded, no alert published.
+    assert _reachable(states, "Release") == {"Release", "StartNext", "JobDone"}
+    assert states["JobDone"]["Type"] == "Succeed"
 
 
 def test_admitted_jobs_start_as_their_own_named_executions(synthesized: Synth) -> None:
@@ -224,7 +255,7 @@ def test_dashboard(synthesized: Synth) -> None:
     assert titles == [
         "Rows received, loaded, rejected",
         "Reject rate (%, worst file)",
-        "Jobs loaded, rejected, failed",
+        "Jobs loaded, rejected, failed, resent",
         "Bytes processed",
         "Job duration (s, p95)",
         "Reconciliation failures and undelivered starts",
@@ -236,9 +267,50 @@ def test_dashboard(synthesized: Synth) -> None:
         "DynamoDB consumed capacity",
         "S3 storage: the record and the work files",
     ]
+    jobs = json.loads(body)["widgets"][2]["properties"]["metrics"]
+    assert [row[1] for row in jobs] == ["JobsLoaded", "JobsRejected", "JobsFailed", "JobsResent"]
+    assert all(row[2:6] == ["service", "financial-pipeline", "environment", "qa7"] for row in jobs)
 
 
 def test_state_machine_arn_output(synthesized: Synth) -> None:
     assert synthesized.stacks["orchestration"]["output"]["state_machine_arn"]["value"] == (
         "${aws_sfn_state_machine.workflow.arn}"
     )
+
+
+def test_no_resend_alarm_unless_configured(synthesized: Synth, config: PipelineConfig) -> None:
+    assert config.monitoring.resend_alarm_per_day == 0
+    alarms = synthesized.resources("orchestration", "aws_cloudwatch_metric_alarm").values()
+    assert [a["alarm_name"] for a in alarms if a["metric_name"] == "JobsResent"] == []
+
+
+def test_a_resend_alarm_pages_above_the_configured_files_a_day(tmp_path: Path) -> None:
+    from pipeline_constructs.framework import App
+    from stacks.orchestration import OrchestrationStack
+
+    config = from_env({**TEST_ENV, "RESEND_ALARM_PER_DAY": "12"})
+    app = App(outdir=str(tmp_path))
+    OrchestrationStack(app, config=config)  # alone: it reads the other layers from Parameter Store
+    app.synth()
+    stack = json.loads((tmp_path / "stacks" / "orchestration" / "cdk.tf.json").read_text())
+    alarms = stack["resource"]["aws_cloudwatch_metric_alarm"].values()
+    (alarm,) = [a for a in alarms if a["metric_name"] == "JobsResent"]
+    assert alarm["alarm_name"] == "pipeline-resent-files-qa7"
+    assert (alarm["namespace"], alarm["statistic"], alarm["comparison_operator"]) == (
+        "FinancialPipeline",
+        "Sum",
+        "GreaterThanThreshold",
+    )
+    assert (alarm["threshold"], alarm["period"], alarm["evaluation_periods"]) == (12, 86400, 1)
+    assert alarm["dimensions"] == {"service": "financial-pipeline", "environment": "qa7"}
+    assert alarm["treat_missing_data"] == "notBreaching"
+    assert alarm["alarm_actions"] == ["${aws_sns_topic.alerts.arn}"]
+    assert alarm["alarm_description"].endswith("Runbook: docs/operations.md#resent-files")
+    runbook = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    assert '<a id="resent-files"></a>' in runbook
+
+
+@pytest.mark.parametrize("value", ["-1", "100001", "many"])
+def test_a_bad_resend_threshold_is_refused_naming_the_setting(value: str) -> None:
+    with pytest.raises(ConfigError, match="RESEND_ALARM_PER_DAY"):
+        from_env({**TEST_ENV, "RESEND_ALARM_PER_DAY": value})
