@@ -57,6 +57,11 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     (Create/Get/Update/Delete/BatchGetTableOptimizer, ListTableOptimizerRuns) was not
     implemented; configurations are now stored and returned with Glue's refusals, and nothing
     compacts, expires snapshots or deletes orphans locally.
+  * local/athena_sql.py: Athena ran no SQL (every query succeeded with no rows). Queries now run
+    with DuckDB over the Glue catalog's Iceberg tables read by pyiceberg at their current snapshot,
+    FOR VERSION / FOR TIMESTAMP AS OF and the $snapshots, $history, $files tables as Athena has
+    them; exact DECIMALs, the result CSV at the output location, GetQueryResults in Athena's
+    shape, a failing query FAILED with Athena's StateChangeReason. Not Trino: see its docstring.
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
 (--runtime-dir / env PIPELINE_LOCAL_RUNTIME_DIR) stands in for the boto3 that Lambda provides:
 ``python -c "from local.lambda_runner import link_runtime_dir; link_runtime_dir('DIR')"`` makes
@@ -388,7 +393,7 @@ _patched = False
 def apply_patches() -> None:
     global _patched
     if not _patched:
-        from local import events, glue_iceberg, moto_patches
+        from local import athena_sql, events, glue_iceberg, moto_patches
 
         _patch_stepfunctions()
         aws_limits.apply()
@@ -404,6 +409,7 @@ def apply_patches() -> None:
         moto_patches.apply_s3_access_log_batching()
         moto_patches.apply_s3_ranged_reads()
         glue_iceberg.apply()
+        athena_sql.apply()
         _patched = True
     iam.install()  # IAM enforcement (local/iam): on unless PIPELINE_LOCAL_IAM=0
 
