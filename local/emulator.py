@@ -62,6 +62,10 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     FOR VERSION / FOR TIMESTAMP AS OF and the $snapshots, $history, $files tables as Athena has
     them; exact DECIMALs, the result CSV at the output location, GetQueryResults in Athena's
     shape, a failing query FAILED with Athena's StateChangeReason. Not Trino: see its docstring.
+  * local/athena_states.py: the Step Functions interpreter refused the optimized Athena
+    integration (athena:startQueryExecution.sync was "Unsupported sync callback procedure");
+    StartQueryExecution (.sync too), StopQueryExecution, GetQueryExecution and GetQueryResults
+    now run against the emulator's Athena on the state machine's role.
 Lambda handlers run with sys.path = [zip, layers' python dirs, runtime dir]; the runtime dir
 (--runtime-dir / env PIPELINE_LOCAL_RUNTIME_DIR) stands in for the boto3 that Lambda provides:
 ``python -c "from local.lambda_runner import link_runtime_dir; link_runtime_dir('DIR')"`` makes
@@ -393,7 +397,7 @@ _patched = False
 def apply_patches() -> None:
     global _patched
     if not _patched:
-        from local import athena_sql, events, glue_iceberg, moto_patches
+        from local import athena_sql, athena_states, events, glue_iceberg, moto_patches
 
         _patch_stepfunctions()
         aws_limits.apply()
@@ -410,6 +414,7 @@ def apply_patches() -> None:
         moto_patches.apply_s3_ranged_reads()
         glue_iceberg.apply()
         athena_sql.apply()
+        athena_states.apply()
         _patched = True
     iam.install()  # IAM enforcement (local/iam): on unless PIPELINE_LOCAL_IAM=0
 

@@ -5,6 +5,7 @@ exact decimals, time travel, metadata tables, results in Athena's shapes, failur
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -172,3 +173,69 @@ def test_results_page_and_null(emulator, ledger):
     )
     assert [r["Data"][0]["VarCharValue"] for r in rest["ResultSet"]["Rows"]] == ["t4", "t5"]
     assert "NextToken" not in rest
+
+
+def _audit_machine(emulator, database: str) -> str:
+    iam, name = emulator.client("iam"), f"audit-{database}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "states.amazonaws.com"}}
+        ],
+    }
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    grants = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": grants, "Resource": "*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName="athena", PolicyDocument=json.dumps(policy))
+    definition = {
+        "StartAt": "Query",
+        "States": {
+            "Query": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::athena:startQueryExecution.sync",
+                "Parameters": {
+                    "QueryString.$": "$.sql",
+                    "WorkGroup": f"wg-{database}",
+                    "QueryExecutionContext": {"Database": database},
+                },
+                "ResultPath": "$.query",
+                "Next": "Results",
+            },
+            "Results": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::athena:getQueryResults",
+                "Parameters": {"QueryExecutionId.$": "$.query.QueryExecution.QueryExecutionId", "MaxResults": 10},
+                "ResultSelector": {"rows.$": "$.ResultSet.Rows"},
+                "End": True,
+            },
+        },
+    }
+    sfn = emulator.client("stepfunctions")
+    return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+
+
+def _execute(emulator, machine: str, sql: str) -> dict:
+    sfn = emulator.client("stepfunctions")
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"sql": sql}))["executionArn"]
+    deadline = time.monotonic() + 60
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the state machine did not finish"
+        time.sleep(0.1)
+    return described
+
+
+def test_step_functions_runs_a_query_and_reads_its_results(emulator, ledger):
+    """The optimized integration a scheduled audit uses: startQueryExecution.sync, then
+    getQueryResults, on the state machine's role."""
+    _, database, _, _ = ledger
+    machine = _audit_machine(emulator, database)
+    done = _execute(emulator, machine, "SELECT currency, sum(amount) AS total FROM ledger GROUP BY 1 ORDER BY 1")
+    assert done["status"] == "SUCCEEDED", (done.get("error"), done.get("cause"))
+    rows = [[d.get("VarCharValue") for d in row["Data"]] for row in json.loads(done["output"])["rows"]]
+    assert rows == [["currency", "total"], ["EUR", "1000000013.3400"], ["JPY", "7.0000"], ["USD", "5.5000"]]
+
+    failed = _execute(emulator, machine, "SELECT no_such_column FROM ledger")
+    assert failed["status"] == "FAILED"
+    assert failed["error"] == "States.TaskFailed"
+    cause = json.loads(failed["cause"])["QueryExecution"]["Status"]
+    assert cause["State"] == "FAILED" and cause["StateChangeReason"].startswith("COLUMN_NOT_FOUND")
