@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 from handlers.logic import contract as c
 from handlers.logic import fastcsv
 from handlers.logic.csv_rows import CsvRows, numbered, read_header
-from handlers.logic.csvrecords import Record, RecordSplitter, newlines
+from handlers.logic.csvrecords import Framer, Record, RecordSplitter, newlines
 from handlers.logic.recorder import STAGING_SCHEMA, Recorder
-from handlers.logic.streams import Oversized, ReadsBytes
+from handlers.logic.streams import ReadsBytes
 
 BLOCK_BYTES = 1 << 20
 BOM = b"\xef\xbb\xbf"
@@ -58,15 +58,21 @@ def iter_blocks(raw: ReadsBytes, size: int, *, strip_bom: bool) -> Iterator[byte
         carry = data[cut:]
 
 
-def _split_header(blocks: Iterator[bytes], decoder) -> tuple[Record | None, list[Record], RecordSplitter]:
-    """(the header record, the records read after it, the splitter holding the rest)."""
-    splitter = RecordSplitter()
+def _split_header(blocks: Iterator[bytes], decoder) -> tuple[Record | None, str]:
+    """(the header record, the text read after it). Framed a line at a time, by the framer that
+    hands on a record as soon as it ends, so that the rows after the header are handed back."""
+    splitter = Framer()
     for block in blocks:
-        records = splitter.push(decoder.decode(block))
-        if records:
-            return records[0], records[1:], splitter
+        text = decoder.decode(block)
+        start = 0
+        while start < len(text):
+            end = text.find("\n", start) + 1 or len(text)
+            records = splitter.push(text[start:end])
+            start = end
+            if records:
+                return records[0], text[start:]
     records = splitter.push(decoder.decode(b"", final=True)) + splitter.finish()
-    return (records[0] if records else None), records[1:], splitter
+    return (records[0] if records else None), ""
 
 
 def validate_csv_blocks(
@@ -79,21 +85,16 @@ def validate_csv_blocks(
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     next_line = first_line  # of the next record
     splitter = RecordSplitter()
-    rest: bytes = b""
-    after_header: list[Record] = []
+    rest, after_header = b"", ""
     if header is None:
-        header_text, after_header, splitter = _split_header(blocks, decoder)
+        header_text, after_header = _split_header(blocks, decoder)
         header = read_header(header_text)
         next_line += newlines(header_text)
-        pending_bytes = decoder.getstate()[0]
-        if not pending_bytes and not any(isinstance(r, Oversized) for r in after_header):
-            # The bytes after the header, handed back: whole lines, fit for the vectorized path.
-            waiting = splitter.take_rest()
-            if waiting is not None:
-                rest = ("".join(after_header) + waiting).encode("utf-8", "surrogateescape")  # type: ignore[arg-type]
-                after_header = []
+        if after_header.endswith("\n") and not decoder.getstate()[0]:
+            # Whole lines, and nothing of them left in the decoder: fit for the vectorized path.
+            rest, after_header = after_header.encode("utf-8", "surrogateescape"), ""
     rows = CsvRows(header, recorder)
-    for line, record in numbered(after_header, first_line=next_line):
+    for line, record in numbered(splitter.push(after_header), first_line=next_line):
         rows.text_record(record, line)
         next_line = line + newlines(record)
     for block in itertools.chain((rest,) if rest else (), blocks):

@@ -7,14 +7,15 @@ at the first LF outside quotes, where a quote opens a quoted section only at the
 and text after a closing quote stays in the field (the record is then malformed, but stays one
 record). csv.reader only parses records already framed, one at a time.
 
-Framing and the validity check walk from quote to quote and line end to line end with str.find,
-never backtracking: time is linear in the text, and memory is the record at most. A record longer
-than the contract's MAX_RECORD_BYTES is read past as it arrives (``streams.Oversized``).
+Framing and the validity check are regular expressions that never backtrack (possessive): time is
+linear in the text, and memory is the record at most. A record longer than the contract's
+MAX_RECORD_BYTES is read past as it arrives (``streams.Oversized``), by a character state machine.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from collections.abc import Iterable, Iterator
 
@@ -27,6 +28,19 @@ csv.field_size_limit(sys.maxsize)
 
 BLANK_RECORDS = ("\n", "\r\n")
 Record = str | Oversized
+
+# Every quantifier possessive: the grammar never needs to backtrack, and a possessive repeat keeps
+# no backtracking state, so memory stays flat however many fields a record has (a greedy one kept
+# about 270 bytes per character of a record of commas).
+_QUOTED = r'"[^"]*+(?:""[^"]*+)*+'  # an opening quote and the quoted text, "" as an escaped quote
+# Framing, lenient: a record always ends somewhere. Group 1 is the LF that ends it ("" at the end
+# of the text, where the record may go on in text not read yet).
+_FRAME_FIELD = rf'(?:{_QUOTED}(?:"|\Z))?+[^,\n]*+'
+_FRAME = re.compile(rf"{_FRAME_FIELD}(?:,{_FRAME_FIELD})*+(\n|\Z)")
+# Validity, strict RFC 4180: an unquoted field holds no quote and no CR or LF (a CR is only
+# allowed right before the record's LF, or inside quotes).
+_VALID_FIELD = rf'(?:{_QUOTED}"|[^",\r\n]*+)'
+_VALID = re.compile(rf"{_VALID_FIELD}(?:,{_VALID_FIELD})*+(?:\r?\n)?")
 
 
 def newlines(record: Record) -> int:
@@ -50,13 +64,12 @@ class _Next:
         return self.at
 
 
-class RecordSplitter:
-    """Records (their text, line end included) from text that arrives in pieces cut anywhere.
-
-    The framing state (inside a quoted section, at the start of a field, a quote at the very end
-    of a piece that the next piece may escape) carries over from piece to piece, so the text of a
-    record is read once. A record grows until it ends or passes MAX_RECORD_BYTES; past it, the
-    record is an ``Oversized`` and its text is dropped as it comes."""
+class Framer:
+    """Records from text in pieces, one character state machine that walks from quote to quote and
+    LF to LF: the framing state (inside a quoted section, at the start of a field, a quote at the
+    very end of a piece that the next may escape) carries over from piece to piece, so a record's
+    text is read once. A record grows until it ends or passes MAX_RECORD_BYTES; past it, it is an
+    ``Oversized`` and its text is dropped as it comes. RecordSplitter hands it only such records."""
 
     def __init__(self) -> None:
         self._parts: list[str] = []  # the open record's text, while within the limit
@@ -165,6 +178,79 @@ class RecordSplitter:
         return [_bounded(rest)] if rest else []
 
 
+class RecordSplitter:
+    """Records (their text, line end included) from text that arrives in chunks cut anywhere.
+
+    Records are cut by the framing regex. A record still open at the end of the text read so far
+    is scanned again, from its start, only once the text waiting has doubled: a field of any length
+    costs linear time. Once the waiting text passes MAX_RECORD_BYTES, the record is handed to a
+    ``Framer``, which reads past it without holding it, and the regex takes over after it."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+        self._rescan_at = 0
+        self._framer: Framer | None = None
+
+    @property
+    def idle(self) -> bool:
+        """No text waiting: the next chunk starts a record."""
+        return not self._size and self._framer is None
+
+    def push(self, chunk: str) -> list[Record]:
+        if self._framer is not None:
+            return self._through_framer(chunk)
+        self._parts.append(chunk)
+        self._size += len(chunk)
+        if self._size < self._rescan_at:
+            return []
+        records, rest = _cut("".join(self._parts), final=False)
+        self._parts, self._size, self._rescan_at = ([rest] if rest else []), len(rest), 2 * len(rest)
+        if self._size > c.MAX_RECORD_BYTES:  # a character is at least a byte: too long already
+            self._parts, self._size, self._rescan_at = [], 0, 0
+            self._framer = Framer()
+            records.extend(self._through_framer(rest))
+        return records
+
+    def _through_framer(self, chunk: str) -> list[Record]:
+        framer = self._framer
+        records = framer.push(chunk)  # type: ignore[union-attr]
+        if framer._over is None:  # type: ignore[union-attr]  # past the long record: the regex again
+            self._framer = None
+            rest = framer.take_rest()  # type: ignore[union-attr]
+            if rest:
+                records.extend(self.push(rest))
+        return records
+
+    def take_rest(self) -> str | None:
+        """The text waiting (the start of a record not ended yet), handed back, and the splitter
+        reset; None when that record is already past the limit (nothing can be handed back)."""
+        if self._framer is not None:
+            return None
+        rest = "".join(self._parts)
+        self.__init__()
+        return rest
+
+    def finish(self) -> list[Record]:
+        if self._framer is not None:
+            records = self._framer.finish()
+            self.__init__()
+            return records
+        records, _ = _cut(self.take_rest() or "", final=True)
+        return records
+
+
+def _cut(text: str, *, final: bool) -> tuple[list[Record], str]:
+    """(whole records, the rest). Unless ``final``, a record not ended by an LF is the rest."""
+    records: list[Record] = []
+    for match in _FRAME.finditer(text):
+        start, end = match.span()
+        if start == end or (not final and not match.group(1)):
+            return records, text[start:]
+        records.append(_bounded(text[start:end]))
+    return records, ""
+
+
 def _bounded(record: str) -> Record:
     if len(record) * 4 <= c.MAX_RECORD_BYTES or utf8_size(record) <= c.MAX_RECORD_BYTES:
         return record
@@ -180,36 +266,6 @@ def split_records(chunks: Iterable[str]) -> Iterator[Record]:
     yield from splitter.finish()
 
 
-def _valid(text: str) -> bool:
-    """Strict RFC 4180, from quote to quote: an unquoted field holds no quote and no CR (a CR is
-    allowed only right before the record's LF, or inside quotes); a quoted field is followed by a
-    comma or the record's end; no quote is left open."""
-    body = text[:-1] if text.endswith("\n") else text
-    if text.endswith("\n") and body.endswith("\r"):
-        body = body[:-1]
-    n, p = len(body), 0
-    while True:
-        q = body.find('"', p)
-        if q < 0:
-            return body.find("\r", p) < 0
-        if body.find("\r", p, q) >= 0 or (q > 0 and body[q - 1] != ","):
-            return False
-        close = q + 1
-        while True:
-            close = body.find('"', close)
-            if close < 0:
-                return False
-            if close + 1 < n and body[close + 1] == '"':
-                close += 2
-                continue
-            break
-        if close + 1 == n:
-            return True
-        if body[close + 1] != ",":
-            return False
-        p = close + 2
-
-
 def parse_record(text: str) -> list[str] | None:
     """The fields of one framed record; [] for a blank line; None if the record breaks RFC 4180
     (a quote inside an unquoted field, text after a closing quote, a CR outside quotes that does
@@ -219,6 +275,6 @@ def parse_record(text: str) -> list[str] | None:
         if "\r" in body:
             return None
         return body.split(",") if body else []
-    if not _valid(text):
+    if _VALID.fullmatch(text) is None:
         return None
     return next(csv.reader((text,), strict=True))
