@@ -354,7 +354,13 @@ def execute(sql: str, catalog: Catalog) -> tuple[list[dict], list[list[str | Non
         description, values = cursor.description, cursor.fetchall()  # before the connection runs more
         names = _athena_names(con, statement, [d[0] for d in description])
         columns = [column_info(name, d[1]) for name, d in zip(names, description, strict=True)]
-        rows = [[varchar(value) for value in row] for row in values]
+        # Trino shows a timestamp with its type's precision: Iceberg's timestamp(6), the metadata
+        # tables' timestamp(3) with time zone. A column of whole milliseconds is shown with 3 digits.
+        millis = [
+            all(not isinstance(row[i], dt.datetime) or row[i].microsecond % 1000 == 0 for row in values)
+            for i in range(len(description))
+        ]
+        rows = [[varchar(value, millis[i]) for i, value in enumerate(row)] for row in values]
         return columns, rows
     finally:
         con.close()
@@ -431,8 +437,9 @@ def column_info(name: str, duck_type: Any) -> dict:
     }
 
 
-def varchar(value: Any) -> str | None:
-    """A value as Athena's VarCharValue (None: the Datum has none)."""
+def varchar(value: Any, millis: bool = False) -> str | None:
+    """A value as Athena's VarCharValue (None: the Datum has none); millis: a timestamp's
+    fraction in 3 digits, not 6."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -442,9 +449,9 @@ def varchar(value: Any) -> str | None:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        zone = " UTC" if value.tzinfo is not None else ""
+        text = (value.astimezone(dt.UTC) if zone else value).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return (text[:-3] if millis else text) + zone
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, bytes | bytearray):

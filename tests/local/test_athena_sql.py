@@ -239,3 +239,12 @@ def test_step_functions_runs_a_query_and_reads_its_results(emulator, ledger):
     assert failed["error"] == "States.TaskFailed"
     cause = json.loads(failed["cause"])["QueryExecution"]["Status"]
     assert cause["State"] == "FAILED" and cause["StateChangeReason"].startswith("COLUMN_NOT_FOUND")
+
+
+def test_a_table_with_no_commit_yet_has_its_columns_and_no_rows(emulator, ledger):
+    """As the storage layer registers a table: its first metadata file, no snapshot."""
+    bucket, database, _, _ = ledger
+    glue_catalog(emulator.url).create_table(f"{database}.empty", schema=LEDGER, location=f"s3://{bucket}/empty")
+    table, columns = results(emulator, run(emulator, "SELECT count(*) AS n, sum(amount) AS total FROM empty", database))
+    assert table == [["n", "total"], ["0", None]]
+    assert [c["Type"] for c in columns] == ["bigint", "decimal"]
