@@ -40,8 +40,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 FUZZ = settings.get_profile("fuzz")
-# Examples per format in `make test` (about half a minute in all); FUZZ_EXAMPLES=5000 for a deep run.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))
+# Examples per format in `make test` (25-55 s in all on a loaded 2-core machine); FUZZ_EXAMPLES=5000 for a deep run.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 
 MAX_RECORD = 300  # bytes: the limit while fuzzing
 MAX_DEPTH = 4
