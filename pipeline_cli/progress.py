@@ -35,7 +35,7 @@ def follow(
         time.sleep(poll_seconds)
 
 
-JOB_TERMINAL = {"LOADED", "REJECTED", "FAILED"}
+JOB_TERMINAL = {"LOADED", "REJECTED", "RESENT", "FAILED"}
 
 
 def follow_job(
@@ -102,6 +102,8 @@ def summary(job: dict[str, Any] | None, *, deployment: Deployment) -> list[str]:
         return ["  no job record (the job never reached ingest)"]
     counts, totals, outputs = job.get("counts", {}), job.get("totals", {}), job.get("outputs", {})
     lines = [f"  status     {job.get('status')}"]
+    if job.get("originalJobId"):
+        lines.append(f"  original   job {job['originalJobId']} holds the same bytes (nothing loaded again)")
     if "received" in counts or "records" in counts:
         lines.append(
             f"  rows       received {counts.get('received', counts.get('records', '?'))}, "

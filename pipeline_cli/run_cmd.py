@@ -3,25 +3,46 @@
 The upload itself starts the job (the EventBridge rule on incoming/); `pipeline run` starts it
 too, for deployments or moments where that rule does not (its start and the upload's are the
 same job: the second one ends as a duplicate).
+
+A file whose bytes a job already holds (loaded, or queued or running) is not sent again: the
+command says which job in one line and exits 3, unless ``--force``. Two copies sent at once both
+pass that check; the pipeline still takes one and ends the other RESENT, which ``--wait`` reports
+the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
+from handlers.dal.jobs import SOURCE_MARKER_PREFIX
+from handlers.jobflow import RESENT, holds_source
 from handlers.logic.requests import JOB_ID_METADATA, JOB_ID_RULE, job_id_for_object
 from lake.layout import INCOMING
 from pipeline_cli.deployment import Deployment, DeploymentNotFound, client, default_suffix
 from pipeline_cli.progress import follow_job, summary
 
+EXIT_DONE = 0  # started; with --wait, LOADED or REJECTED (the summary says which)
+EXIT_FAILED = 1  # with --wait: the job FAILED
+EXIT_USAGE = 2  # bad arguments, unreadable file, no such deployment
+EXIT_RESENT = 3  # the file's bytes are those of a job's file already loaded or running: nothing to do
+HASH_BLOCK_BYTES = 1 << 20
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("run", help="upload a file and run the deployed pipeline on it")
+    parser = subparsers.add_parser(
+        "run",
+        help="upload a file and run the deployed pipeline on it",
+        description="Upload a transactions file under incoming/ and start its job. Exit 0: started (with "
+        "--wait: LOADED or REJECTED); 1: with --wait, the job FAILED; 2: bad arguments, unreadable file or "
+        "no deployment; 3: the same bytes were already sent (loaded, or queued or running): nothing "
+        "uploaded, unless --force.",
+    )
     parser.add_argument("file", type=Path)
     parser.add_argument("--job-id", help="default: the file name and its upload (key and version)")
     parser.add_argument("--wait", action="store_true", help="follow the job and print its summary")
@@ -57,18 +78,44 @@ def job_id_of(source: dict[str, str], job_id: str | None) -> str:
     return job_id or job_id_for_object(key=source["key"], version_id=source.get("versionId"))
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as body:
+        while block := body.read(HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def holder_of(deployment: Deployment, sha256: str) -> dict[str, Any] | None:
+    """The job that holds these bytes (as plan decides it), if one does."""
+    marker = deployment.job(SOURCE_MARKER_PREFIX + sha256) or {}
+    owner = deployment.job(marker["ownerJobId"]) if marker.get("ownerJobId") else None
+    return owner if holds_source((owner or {}).get("status")) else None
+
+
+def resent_line(file: Path, *, original: str, status: str | None) -> str:
+    return (
+        f"pipeline run: {file} was already sent: job {original} ({status}) holds the same bytes; "
+        "nothing new to load (--force to load it again)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"pipeline run: {args.file} is not a readable file", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.job_id is not None and not JOB_ID_RULE.match(args.job_id):
         print(f"pipeline run: --job-id {args.job_id!r} must be 1-64 characters of A-Z a-z 0-9 . _ : -", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         deployment = Deployment.discover(args.env)
     except DeploymentNotFound as error:
         print(f"pipeline run: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    holder = None if args.force else holder_of(deployment, file_sha256(args.file))
+    if holder is not None:
+        print(resent_line(args.file, original=holder["jobId"], status=holder.get("status")), file=sys.stderr)
+        return EXIT_RESENT
     source = upload(deployment, file=args.file, job_id=args.job_id)
     job_id = job_id_of(source, args.job_id)
     job_input: dict[str, Any] = {"jobId": job_id, "source": source}
@@ -77,8 +124,15 @@ def run(args: argparse.Namespace) -> int:
     execution_arn = start(deployment, job_input=job_input)
     print(f"job {job_id}: s3://{source['bucket']}/{source['key']}\nexecution {execution_arn}")
     if not args.wait:
-        return 0
+        return EXIT_DONE
     job = follow_job(deployment, job_id)
     for line in summary(job, deployment=deployment):
         print(line)
-    return 0 if job.get("status") in ("LOADED", "REJECTED") else 1
+    if job.get("status") == RESENT:
+        original = job.get("originalJobId")
+        print(
+            resent_line(args.file, original=original, status=(deployment.job(original) or {}).get("status")),
+            file=sys.stderr,
+        )
+        return EXIT_RESENT
+    return EXIT_DONE if job.get("status") in ("LOADED", "REJECTED") else EXIT_FAILED

@@ -1,4 +1,4 @@
-"""`pipeline status JOB_ID`: print a job's record."""
+"""`pipeline status JOB_ID`: print a job's record (for a RESENT job, also the original job's status)."""
 
 from __future__ import annotations
 
@@ -32,5 +32,8 @@ def status(args: argparse.Namespace) -> int:
     job.pop("results", None)  # stage outputs, kept for idempotent retries; noise here
     if job.get("status") == "QUEUED":
         job["placeInQueue"] = deployment.place(job)  # 1: the next job to start
+    if job.get("originalJobId"):  # RESENT: the job that holds the same bytes, as it is now
+        original = deployment.job(job["originalJobId"]) or {}
+        job["originalJob"] = {"jobId": job["originalJobId"], "status": original.get("status")}
     print(json.dumps(job, indent=2, sort_keys=True))
     return 0
