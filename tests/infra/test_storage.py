@@ -3,7 +3,6 @@ from typing import Any
 import pytest
 
 from lake import layout
-
 from tests.infra.synth import Synth
 
 
@@ -30,7 +29,7 @@ def test_customer_managed_key_rotates_and_has_a_policy(synthesized: Synth) -> No
 
 
 @pytest.mark.parametrize("bucket", ["data", "work"])
-def test_data_and_work_buckets_are_versioned_kms_encrypted_private_and_tls_only(synthesized: Synth, bucket: str) -> None:
+def test_data_and_work_buckets_are_versioned_encrypted_private_and_tls_only(synthesized: Synth, bucket: str) -> None:
     assert _for_bucket(synthesized, "aws_s3_bucket_versioning", bucket)["versioning_configuration"]["status"] == (
         "Enabled"
     )
