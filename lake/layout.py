@@ -34,6 +34,7 @@ PREFIXES = RECORD + WORK
 
 TRANSACTIONS_TABLE = "transactions"
 DAILY_TOTALS_TABLE = "daily_totals"
+JOB_QUALITY_TABLE = "job_quality"
 PARTITION_KEY = "booking_date"
 
 
@@ -127,21 +128,23 @@ def curated_index_key(job_id: str, booking_date: str) -> str:
 
 # ------------------------------------------------------------------ published
 def table_prefix(table: str) -> str:
-    """Where a Glue table's partitions live (`<prefix>/booking_date=YYYY-MM-DD/`)."""
+    """An Iceberg table's location: its `metadata/` and `data/` below it."""
     return f"{PROCESSED}/{table}"
 
 
-def partition_template(table: str) -> str:
-    """The partition projection's storage.location.template, relative to the bucket."""
-    return f"{table_prefix(table)}/{PARTITION_KEY}=${{{PARTITION_KEY}}}/"
+def table_data_key(table: str, *, job_id: str, plan_id: str, booking_date: str, name: str) -> str:
+    """A data file a job's load puts under its table and commits (the plan keeps a rerun's files apart)."""
+    return f"{table_prefix(table)}/data/{PARTITION_KEY}={booking_date}/{job_id}-{plan_id}-{name}.parquet"
 
 
-def processed_rows_key(job_id: str, booking_date: str, part: int) -> str:
-    return f"{table_prefix(TRANSACTIONS_TABLE)}/{PARTITION_KEY}={booking_date}/{job_id}-part-{part:05d}.parquet"
+def processed_rows_key(job_id: str, plan_id: str, booking_date: str, part: int) -> str:
+    return table_data_key(
+        TRANSACTIONS_TABLE, job_id=job_id, plan_id=plan_id, booking_date=booking_date, name=f"part-{part:05d}"
+    )
 
 
-def processed_daily_key(job_id: str, booking_date: str) -> str:
-    return f"{table_prefix(DAILY_TOTALS_TABLE)}/{PARTITION_KEY}={booking_date}/{job_id}.parquet"
+def processed_daily_key(job_id: str, plan_id: str, booking_date: str) -> str:
+    return table_data_key(DAILY_TOTALS_TABLE, job_id=job_id, plan_id=plan_id, booking_date=booking_date, name="totals")
 
 
 def manifest_key(job_id: str) -> str:

@@ -21,6 +21,7 @@ import os
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 import numpy as np
@@ -28,32 +29,43 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from handlers.logic.normalize import DEBIT, MINOR_TYPE, SPLIT, currency_exponents, decimal_halves, format_minor
+from handlers.logic.contract import CURRENCY_EXPONENTS
+from handlers.logic.normalize import (
+    AMOUNT_TYPE,
+    DEBIT,
+    MINOR_TYPE,
+    SPLIT,
+    currency_exponents,
+    decimal_halves,
+    minor_to_amount,
+)
 from lake import schema
 
 _ARROW_TYPES = {
     schema.STRING: pa.string(),
     schema.INT64: pa.int64(),
-    schema.INT8: pa.int8(),
+    schema.INT32: pa.int32(),
     schema.TIMESTAMP: pa.timestamp("us", tz="UTC"),
     schema.DATE: pa.date32(),
+    schema.AMOUNT: AMOUNT_TYPE,
 }
 
 
 def arrow_schema(table: schema.Table) -> pa.Schema:
-    """The Parquet schema of a published table, from its one definition (lake/schema.py)."""
-    return pa.schema([pa.field(column.name, _ARROW_TYPES[column.type]) for column in table.columns])
+    """The Parquet schema of a published table, from its one definition (lake/schema.py); every
+    column required, as in the Iceberg table (lake/iceberg.py)."""
+    return pa.schema([pa.field(column.name, _ARROW_TYPES[column.type], nullable=False) for column in table.columns])
 
 
 TRANSACTION_SCHEMA = arrow_schema(schema.TRANSACTIONS)
 DAILY_TOTALS_SCHEMA = arrow_schema(schema.DAILY_TOTALS)
 
 
-# A chunk's valid rows, normalised: the curated columns (no job_id), the booking date they are
-# grouped by, and exact unsigned minor units for the totals.
+# A chunk's valid rows, normalised: the published columns but the job's id (the booking date among
+# them, which they are grouped by), and exact unsigned minor units for the totals.
 SPILL_SCHEMA = pa.schema(
-    [field for field in TRANSACTION_SCHEMA if field.name != "job_id"]
-    + [pa.field(schema.BOOKING_DATE.name, _ARROW_TYPES[schema.DATE]), pa.field("minor", MINOR_TYPE)]
+    [field.with_nullable(True) for field in TRANSACTION_SCHEMA if field.name != "job_id"]
+    + [pa.field("minor", MINOR_TYPE)]
 )
 SPILL_ROWS = 64 * 1024  # rows sorted by date at a time in pass 1
 PART_BATCH_ROWS = 32 * 1024  # rows of a staging part written or read at a time (row groups are regrouped)
@@ -255,10 +267,10 @@ class DailyAggregator:
     def _spill(self, groups: pa.Table) -> None:
         self._runs.append(_Run.write(os.path.join(self._directory, f"daily-run-{len(self._runs):05d}.arrow"), groups))
 
-    def results(self, job_id: str, *, rows: int):
+    def results(self, job_id: str, booking_date: date, *, rows: int):
         """The date's rows of DAILY_TOTALS_SCHEMA, sorted by account_id then currency, as tables
         of exactly ``rows`` rows (the last one shorter; one empty table for a date without rows):
-        the texts of one slice at a time, not of every group at once."""
+        the amounts of one slice at a time, not of every group at once."""
         self._reduce_pending()
         if not self.partials and not self._runs:
             yield DAILY_TOTALS_SCHEMA.empty_table()
@@ -276,11 +288,11 @@ class DailyAggregator:
             pending_rows += groups.num_rows
             while pending_rows >= rows:
                 table = pa.concat_tables(pending)
-                yield _daily_rows(table.slice(0, rows), job_id)
+                yield _daily_rows(table.slice(0, rows), job_id, booking_date)
                 rest = table.slice(rows)
                 pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
         if pending_rows:
-            yield _daily_rows(pa.concat_tables(pending), job_id)
+            yield _daily_rows(pa.concat_tables(pending), job_id, booking_date)
         for run in self._runs:
             os.remove(run.path)
         self._runs = []
@@ -343,7 +355,7 @@ def _merge_runs(runs: list[_Run]) -> Iterator[pa.Table]:
             source.close()
 
 
-def _daily_rows(groups: pa.Table, job_id: str) -> pa.Table:
+def _daily_rows(groups: pa.Table, job_id: str, booking_date: date) -> pa.Table:
     currency = groups.column("currency").combine_chunks()
     exponent = currency_exponents(currency)
     debit, credit = _minor(groups, "debit"), _minor(groups, "credit")
@@ -355,9 +367,10 @@ def _daily_rows(groups: pa.Table, job_id: str) -> pa.Table:
             "account_id": groups.column("account_id"),
             "currency": currency,
             "row_count": groups.column("rows"),
-            "debit_total": format_minor(debit, exponent),
-            "credit_total": format_minor(credit, exponent),
-            "net_total": format_minor(net, exponent),
+            "debit_total": minor_to_amount(debit, exponent),
+            "credit_total": minor_to_amount(credit, exponent),
+            "net_total": minor_to_amount(net, exponent),
+            schema.BOOKING_DATE.name: pa.nulls(groups.num_rows, pa.date32()).fill_null(booking_date),
         },
         schema=DAILY_TOTALS_SCHEMA,
     )
@@ -503,10 +516,9 @@ def write_date(
     daily_path = os.path.join(directory, "daily_totals.parquet")
     daily_rows = 0
     with pq.ParquetWriter(daily_path, DAILY_TOTALS_SCHEMA, **PARQUET_OPTIONS) as daily:
-        for table in aggregator.results(job_id, rows=DAILY_ROW_GROUP_ROWS):
+        for table in aggregator.results(job_id, date.fromisoformat(booking_date), rows=DAILY_ROW_GROUP_ROWS):
             daily.write_table(table, row_group_size=DAILY_ROW_GROUP_ROWS)
             daily_rows += table.num_rows
-    del booking_date  # the date is the files' location, not a column
     return DateOutput(files=files, daily_path=daily_path, daily_rows=daily_rows, totals=totals)
 
 
@@ -542,12 +554,14 @@ def sum_by_currency(path: str) -> tuple[int, dict[str, int], dict[str, int]]:
     total = 0
     parquet = pq.ParquetFile(path)
     for batch in parquet.iter_batches(columns=["currency", "amount"], batch_size=65_536):
-        # Quantized texts: dropping the point gives the minor units (exact integer decimal cast).
-        digits = pc.replace_substring(batch.column(1), ".", "")
-        table = pa.table({"currency": batch.column(0), "minor": pc.cast(digits, MINOR_TYPE)})
-        grouped = table.group_by("currency", use_threads=False).aggregate([("minor", "sum"), ("minor", "count")])
-        for currency, minor, count in zip(*(c.to_pylist() for c in grouped.columns), strict=True):
+        # The amounts' unscaled integers are units of 10**-4; a currency's minor units divide them exactly.
+        table = pa.table({"currency": batch.column(0), "units": batch.column(1).view(MINOR_TYPE)})
+        grouped = table.group_by("currency", use_threads=False).aggregate([("units", "sum"), ("units", "count")])
+        for currency, units, count in zip(*(c.to_pylist() for c in grouped.columns), strict=True):
+            minor, rest = divmod(int(units), 10 ** (schema.AMOUNT_SCALE - CURRENCY_EXPONENTS[currency]))
+            if rest:
+                raise ValueError(f"{path}: {currency} amounts finer than its minor units")
             rows_by_currency[currency] = rows_by_currency.get(currency, 0) + count
-            minor_by_currency[currency] = minor_by_currency.get(currency, 0) + int(minor)
+            minor_by_currency[currency] = minor_by_currency.get(currency, 0) + minor
         total += batch.num_rows
     return total, rows_by_currency, minor_by_currency

@@ -3,7 +3,8 @@
 ``normalize_batch`` is the vectorized (pyarrow) form transform uses; the tests compare it with the
 same rule written one row at a time (tests/handlers/reference.py).
 Amounts stay exact: minor units are ``decimal128(38, 0)`` (an amount has at most 15 + 4 digits,
-so sums cannot come near 38 digits), texts are made from those integers, never from floats.
+so sums cannot come near 38 digits), and the published amounts are those integers read at their
+currency's scale, never floats.
 """
 
 from __future__ import annotations
@@ -12,20 +13,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from handlers.logic.amounts import format_minor_units
 from handlers.logic.contract import CURRENCY_EXPONENTS
+from lake import schema
 
 # Sign convention: CREDIT adds to the account, DEBIT takes from it.
 DEBIT = "DEBIT"
 
 
 MINOR_TYPE = pa.decimal128(38, 0)  # integer minor units, exact
+# The published amounts' type (lake/schema.py AMOUNT): exact, at the largest scale of ISO 4217.
+AMOUNT_TYPE = pa.decimal128(schema.AMOUNT_PRECISION, schema.AMOUNT_SCALE)
 _CODES = pa.array(sorted(CURRENCY_EXPONENTS), pa.string())
 _EXPONENTS = pa.array([CURRENCY_EXPONENTS[code] for code in sorted(CURRENCY_EXPONENTS)], pa.int8())
-# Arrow prints a decimal in plain notation while its adjusted exponent is >= -6, i.e. always for
-# scales up to 6 (ISO 4217 minor units are 0-4); larger scales fall back to Python formatting.
-_MAX_ARROW_SCALE = 6
-_ZERO = pa.scalar(0, pa.int8()).cast(MINOR_TYPE)
 
 
 # Exact integer sums without decimal arithmetic: an unsigned amount is below 10**19 at any scale
@@ -86,18 +85,10 @@ def minor_units(amount: pa.Array, exponent: pa.Array) -> pa.Array:
     return _per_exponent(exponent, amount, lambda values, e: pc.cast(values, pa.decimal128(38, e)).view(MINOR_TYPE))
 
 
-def format_minor(minor: pa.Array, exponent: pa.Array) -> pa.Array:
-    """Integer minor units -> decimal text with exactly ``exponent`` fraction digits, like
-    :func:`format_minor_units` (1250, 2 -> "12.50"; -5, 2 -> "-0.05"; 0 -> "0.00")."""
-
-    def convert(values, e):
-        if e > _MAX_ARROW_SCALE:
-            return pa.array(
-                [format_minor_units(minor_units=int(v), exponent=e) for v in values.to_pylist()], pa.string()
-            )
-        return pc.cast(values.view(pa.decimal128(38, e)), pa.string())
-
-    return _per_exponent(exponent, minor, convert)
+def minor_to_amount(minor: pa.Array, exponent: pa.Array) -> pa.Array:
+    """Integer minor units -> the exact amount as AMOUNT_TYPE (1250, 2 -> 12.5000; -5, 2 -> -0.0500):
+    the unscaled integer read at the currency's scale, then widened to scale 4 (exact)."""
+    return _per_exponent(exponent, minor, lambda values, e: values.view(pa.decimal128(38, e)).cast(AMOUNT_TYPE))
 
 
 def _array(column) -> pa.Array:
@@ -116,9 +107,6 @@ def normalize_batch(batch: pa.RecordBatch | pa.Table) -> pa.Table:
     direction = col("direction")
     debit = pc.equal(direction, DEBIT)
     signed_minor = pc.if_else(debit, pc.negate(minor), minor)
-    amount = format_minor(minor, exponent)
-    # A debit's text is its amount's with a minus, except for zero (never "-0.00").
-    minus = pc.if_else(pc.and_(debit, pc.not_equal(minor, _ZERO)), "-", "")
     return pa.table(
         {
             "source_line": pc.cast(col("line"), pa.int64()),
@@ -126,10 +114,10 @@ def normalize_batch(batch: pa.RecordBatch | pa.Table) -> pa.Table:
             "account_id": col("account_id"),
             "booked_at": booked_at,
             "booking_date": pc.cast(booked_at, pa.date32()),
-            "amount": amount,
-            "signed_amount": pc.binary_join_element_wise(minus, amount, ""),
+            "amount": minor_to_amount(minor, exponent),
+            "signed_amount": minor_to_amount(signed_minor, exponent),
             "currency": currency,
-            "minor_units": exponent,
+            "minor_units": pc.cast(exponent, pa.int32()),
             "direction": direction,
             "description": col("description"),
             "extra": col("extra"),

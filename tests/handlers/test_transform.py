@@ -3,6 +3,8 @@
 import json
 import os
 import random
+from datetime import date
+from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -57,6 +59,14 @@ def _staging_rows(count: int, *, seed: int = 3, days: int = 4) -> list[tuple]:
     return rows
 
 
+def currency_text(amount: Decimal, minor_units: int) -> str:
+    """A published amount (DECIMAL(38, 4)) as the contract's text at its currency's minor units,
+    which it must hold exactly (nothing finer)."""
+    quantized = amount.quantize(Decimal(1).scaleb(-minor_units))
+    assert quantized == amount, f"{amount} is finer than {minor_units} minor units"
+    return f"{quantized:f}"
+
+
 def test_normalize_batch_matches_per_row_reference():
     rows = _staging_rows(3000)
     batch = pa.table({name: [r[i] for r in rows] for i, name in enumerate(STAGING_COLUMNS)})
@@ -66,8 +76,8 @@ def test_normalize_batch_matches_per_row_reference():
         assert got["source_line"] == want.source_line
         assert got["booked_at"] == want.booked_at, row
         assert got["booking_date"] == want.booking_date, row
-        assert got["amount"] == want.amount, row
-        assert got["signed_amount"] == want.signed_amount, row
+        assert currency_text(got["amount"], got["minor_units"]) == want.amount, row
+        assert currency_text(got["signed_amount"], got["minor_units"]) == want.signed_amount, row
         assert int(got["signed_minor"]) == want.signed_minor_units
         assert got["minor_units"] == want.minor_units
         assert (got["transaction_id"], got["description"], got["extra"]) == (
@@ -99,8 +109,12 @@ def test_zero_debit_is_not_negative_and_large_amounts_stay_exact():
         }
     )
     table = normalize_batch(batch)
-    assert table.column("amount").to_pylist() == ["0.00", "999999999999999.9999", "0"]
-    assert table.column("signed_amount").to_pylist() == ["0.00", "-999999999999999.9999", "0"]
+    assert table.schema.field("amount").type == pa.decimal128(38, 4)
+    amounts = table.column("amount").to_pylist()
+    signed = table.column("signed_amount").to_pylist()
+    assert amounts == [Decimal("0"), Decimal("999999999999999.9999"), Decimal("0")]
+    assert signed == [Decimal("0"), Decimal("-999999999999999.9999"), Decimal("0")]
+    assert [str(d) for d in signed] == ["0.0000", "-999999999999999.9999", "0.0000"]  # no "-0"
 
 
 def _reference(rows):
@@ -121,9 +135,10 @@ def _reference(rows):
                 "account_id": account,
                 "currency": currency,
                 "row_count": count,
-                "debit_total": format_minor_units(minor_units=debit, exponent=e),
-                "credit_total": format_minor_units(minor_units=credit, exponent=e),
-                "net_total": format_minor_units(minor_units=credit - debit, exponent=e),
+                "debit_total": Decimal(format_minor_units(minor_units=debit, exponent=e)),
+                "credit_total": Decimal(format_minor_units(minor_units=credit, exponent=e)),
+                "net_total": Decimal(format_minor_units(minor_units=credit - debit, exponent=e)),
+                "booking_date": day,
             }
         )
     return files, daily_rows, totals
@@ -176,7 +191,8 @@ def test_dates_and_daily_totals_match_the_reference_whatever_the_chunking(tmp_pa
         assert len(whole[day].files) == 1 and table.schema == curated.TRANSACTION_SCHEMA
         assert whole[day].files[0][1] == len(expected) == table.num_rows
         assert table.column("source_line").to_pylist() == [n.source_line for n in expected]  # source order
-        assert table.column("signed_amount").to_pylist() == [n.signed_amount for n in expected]
+        published = zip(table.column("signed_amount").to_pylist(), table.column("minor_units").to_pylist(), strict=True)
+        assert [currency_text(amount, units) for amount, units in published] == [n.signed_amount for n in expected]
         assert table.column("description").to_pylist() == [n.description for n in expected]
         assert set(table.column("job_id").to_pylist()) == {"j1"}
         assert pq.read_table(whole[day].daily_path).to_pylist() == daily_rows[day]
@@ -215,7 +231,7 @@ def test_daily_totals_refuse_a_group_too_large_to_sum_exactly(monkeypatch):
     aggregator = curated.DailyAggregator()
     aggregator.add(batch)
     with pytest.raises(OverflowError, match="rows of one account and currency"):
-        list(aggregator.results("j1", rows=10))
+        list(aggregator.results("j1", date(2024, 3, 1), rows=10))
 
 
 def test_each_transactions_file_is_handed_on_complete_before_the_next_is_written(tmp_path, monkeypatch):
@@ -290,7 +306,7 @@ def test_daily_totals_spilled_to_sorted_runs_equal_those_summed_in_memory(tmp_pa
             spilled.add(batch)
         if len({(row[2], row[5]) for row in staged}) > 4 * curated.MERGE_ROWS:
             assert list(directory.iterdir())  # sorted runs were written
-        expected = [t.to_pylist() for t in in_memory.results("j1", rows=7)]
-        got = [t.to_pylist() for t in spilled.results("j1", rows=7)]
+        expected = [t.to_pylist() for t in in_memory.results("j1", date(2024, 3, 1), rows=7)]
+        got = [t.to_pylist() for t in spilled.results("j1", date(2024, 3, 1), rows=7)]
     assert got == expected
     assert list(directory.iterdir()) == []  # the runs are removed
