@@ -1,51 +1,42 @@
-"""The published data as tables: a Glue database, a table per published data set with partition
-projection on the booking date, and an Athena workgroup that keeps queries cheap and results safe.
+"""The published data as Apache Iceberg tables: a Glue database, one Iceberg table per published
+data set, Glue's table optimizers that compact them and expire old snapshots and orphan files, and
+an Athena workgroup (engine version 3) that keeps queries cheap and results safe.
 
-Partition projection declares how a booking date maps to a prefix, so Athena needs neither a
-crawler nor ``MSCK REPAIR`` after a load. The columns come from lake/schema.py, the definition
-transform writes its Parquet from.
+Each table is declared here, from lake/schema.py through lake/iceberg.py: its first metadata file
+(schema, field ids, identity partitioning on the booking date, no snapshot) is an S3 object, and the
+Glue table points at it (`table_type=ICEBERG`, `metadata_location`), which is how Athena and pyiceberg
+find an Iceberg table. Every commit of the load function writes a new metadata file and moves the
+Glue table's `metadata_location` (and rewrites its columns): Terraform ignores those fields, so a
+plan after loads shows no change.
 """
 
 from __future__ import annotations
 
+from cdktf_cdktf_provider_aws import glue_catalog_table_optimizer as optimizer
 from cdktf_cdktf_provider_aws.athena_workgroup import (
     AthenaWorkgroup,
     AthenaWorkgroupConfiguration,
+    AthenaWorkgroupConfigurationEngineVersion,
     AthenaWorkgroupConfigurationResultConfiguration,
     AthenaWorkgroupConfigurationResultConfigurationEncryptionConfiguration,
 )
 from cdktf_cdktf_provider_aws.glue_catalog_database import GlueCatalogDatabase
 from cdktf_cdktf_provider_aws.glue_catalog_table import (
     GlueCatalogTable,
-    GlueCatalogTablePartitionKeys,
     GlueCatalogTableStorageDescriptor,
     GlueCatalogTableStorageDescriptorColumns,
-    GlueCatalogTableStorageDescriptorSerDeInfo,
 )
+from cdktf_cdktf_provider_aws.s3_object import S3Object
 
-from lake import layout, schema
-from pipeline_constructs.framework import Construct
+from lake import iceberg, layout, schema
+from pipeline_constructs.framework import Construct, TerraformResourceLifecycle
 
-PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
-PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
-PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-
-
-def projection_parameters(*, bucket: str, table: schema.Table, first_date: str) -> dict[str, str]:
-    """Athena partition projection of ``booking_date`` (a date per day, up to a year ahead)."""
-    key = schema.BOOKING_DATE.name
-    return {
-        "EXTERNAL": "TRUE",
-        "classification": "parquet",
-        "projection.enabled": "true",
-        f"projection.{key}.type": "date",
-        f"projection.{key}.format": "yyyy-MM-dd",
-        f"projection.{key}.range": f"{first_date},NOW+1YEARS",
-        f"projection.{key}.interval": "1",
-        f"projection.{key}.interval.unit": "DAYS",
-        # "$${" is Terraform's escape for the literal "${" Athena reads; the bucket is a reference.
-        "storage.location.template": f"s3://{bucket}/" + layout.partition_template(table.name).replace("${", "$${"),
-    }
+ATHENA_ENGINE = "Athena engine version 3"
+# What a commit of pyiceberg rewrites on the Glue table (its metadata location, its columns).
+COMMITTED_FIELDS = ["parameters", "storage_descriptor"]
+# Files in a table's location that no snapshot names (a commit that lost its race, a crashed load)
+# are deleted after this many days: longer than any load runs.
+ORPHAN_FILE_DAYS = 3
 
 
 class DataCatalog(Construct):
@@ -60,14 +51,27 @@ class DataCatalog(Construct):
         results_bucket_name: str,
         kms_key_arn: str,
         bytes_scanned_cutoff: int,
-        first_date: str,
+        environment: str,
+        optimizer_role_arn: str,
+        snapshot_retention_days: int,
         force_destroy: bool,
     ) -> None:
         super().__init__(scope, id_)
         self.database = GlueCatalogDatabase(
             self, "database", name=database_name, description="Published transactions of the pipeline"
         )
-        self.tables = [self._table(table, bucket_name=bucket_name, first_date=first_date) for table in schema.TABLES]
+        self.tables = {
+            table.name: self._table(table, bucket_name=bucket_name, environment=environment)
+            for table in schema.TABLES
+        }
+        for name, table in self.tables.items():
+            self._optimizers(
+                name,
+                table,
+                role_arn=optimizer_role_arn,
+                location=f"s3://{bucket_name}/{layout.table_prefix(name)}",
+                retention_days=snapshot_retention_days,
+            )
         self.workgroup = AthenaWorkgroup(
             self,
             "workgroup",
@@ -78,6 +82,8 @@ class DataCatalog(Construct):
                 enforce_workgroup_configuration=True,
                 publish_cloudwatch_metrics_enabled=True,
                 bytes_scanned_cutoff_per_query=bytes_scanned_cutoff,
+                # Iceberg tables, time travel and MERGE need engine version 3.
+                engine_version=AthenaWorkgroupConfigurationEngineVersion(selected_engine_version=ATHENA_ENGINE),
                 result_configuration=AthenaWorkgroupConfigurationResultConfiguration(
                     output_location=f"s3://{results_bucket_name}/{layout.ATHENA_RESULTS}/",
                     encryption_configuration=AthenaWorkgroupConfigurationResultConfigurationEncryptionConfiguration(
@@ -87,7 +93,18 @@ class DataCatalog(Construct):
             ),
         )
 
-    def _table(self, table: schema.Table, *, bucket_name: str, first_date: str) -> GlueCatalogTable:
+    def _table(self, table: schema.Table, *, bucket_name: str, environment: str) -> GlueCatalogTable:
+        location = f"s3://{bucket_name}/{layout.table_prefix(table.name)}"
+        key = iceberg.first_metadata_key(table, environment=environment)
+        first = S3Object(
+            self,
+            f"first-metadata-{table.name}",
+            bucket=bucket_name,
+            key=key,
+            content=iceberg.first_metadata(table=table, location=location, environment=environment),
+            content_type="application/json",
+            checksum_algorithm="SHA256",  # a bucket under Object Lock refuses writes without one
+        )
         return GlueCatalogTable(
             self,
             f"table-{table.name}",
@@ -95,19 +112,9 @@ class DataCatalog(Construct):
             database_name=self.database.name,
             description=table.description,
             table_type="EXTERNAL_TABLE",
-            parameters=projection_parameters(bucket=bucket_name, table=table, first_date=first_date),
-            partition_keys=[
-                GlueCatalogTablePartitionKeys(
-                    name=schema.BOOKING_DATE.name,
-                    type=schema.GLUE_TYPES[schema.BOOKING_DATE.type],
-                    comment=schema.BOOKING_DATE.comment,
-                )
-            ],
+            parameters=iceberg.glue_parameters(f"s3://{bucket_name}/{key}"),
             storage_descriptor=GlueCatalogTableStorageDescriptor(
-                location=f"s3://{bucket_name}/{layout.table_prefix(table.name)}/",
-                input_format=PARQUET_INPUT,
-                output_format=PARQUET_OUTPUT,
-                ser_de_info=GlueCatalogTableStorageDescriptorSerDeInfo(serialization_library=PARQUET_SERDE),
+                location=location,
                 columns=[
                     GlueCatalogTableStorageDescriptorColumns(
                         name=column.name, type=schema.GLUE_TYPES[column.type], comment=column.comment
@@ -115,4 +122,44 @@ class DataCatalog(Construct):
                     for column in table.columns
                 ],
             ),
+            lifecycle=TerraformResourceLifecycle(ignore_changes=COMMITTED_FIELDS),
+            depends_on=[first],
         )
+
+    def _optimizers(
+        self, name: str, table: GlueCatalogTable, *, role_arn: str, location: str, retention_days: int
+    ) -> None:
+        """Glue's own compaction, snapshot retention and orphan file deletion: the small files of many
+        jobs a day are rewritten into large ones, and snapshots older than the audit window go."""
+        retention = optimizer.GlueCatalogTableOptimizerConfigurationRetentionConfiguration(
+            iceberg_configuration=[
+                optimizer.GlueCatalogTableOptimizerConfigurationRetentionConfigurationIcebergConfiguration(
+                    snapshot_retention_period_in_days=retention_days,
+                    number_of_snapshots_to_retain=1,
+                    clean_expired_files=True,
+                )
+            ]
+        )
+        orphans = optimizer.GlueCatalogTableOptimizerConfigurationOrphanFileDeletionConfiguration(
+            iceberg_configuration=[
+                optimizer.GlueCatalogTableOptimizerConfigurationOrphanFileDeletionConfigurationIcebergConfiguration(
+                    orphan_file_retention_period_in_days=ORPHAN_FILE_DAYS, location=location
+                )
+            ]
+        )
+        for kind, settings in (
+            ("compaction", {}),
+            ("retention", {"retention_configuration": [retention]}),
+            ("orphan_file_deletion", {"orphan_file_deletion_configuration": [orphans]}),
+        ):
+            optimizer.GlueCatalogTableOptimizer(
+                self,
+                f"{name}-{kind}",
+                catalog_id=self.database.catalog_id,
+                database_name=self.database.name,
+                table_name=table.name,
+                type=kind,
+                configuration=[
+                    optimizer.GlueCatalogTableOptimizerConfiguration(role_arn=role_arn, enabled=True, **settings)
+                ],
+            )

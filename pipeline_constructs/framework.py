@@ -18,6 +18,7 @@ from cdktf import (
     TerraformDataSource,
     TerraformOutput,
     TerraformResource,
+    TerraformResourceLifecycle,
     TerraformStack,
     Token,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "TerraformDataSource",
     "TerraformOutput",
     "TerraformResource",
+    "TerraformResourceLifecycle",
     "TerraformStack",
     "Token",
 ]

@@ -39,6 +39,8 @@ class DataAccess:
     # done on it, which keeps the job's admission lease during a long map.
     table: tuple[str, ...] = ("GetItem", "UpdateItem")
     queue: bool = False  # queries the admission queue index
+    # Commits to the published Iceberg tables (through the Glue interface endpoint: docs/architecture.md).
+    commits: bool = False
 
 
 _JOB_WRITES = ("GetItem", "PutItem", "UpdateItem")
@@ -62,8 +64,10 @@ ACCESS = {
     "summarize": DataAccess(reads=(layout.STAGING,), writes=(layout.STAGING,)),
     "transform": DataAccess(reads=(layout.STAGING, layout.CURATED), writes=(layout.CURATED,), lists=(layout.CURATED,)),
     "load": DataAccess(
-        reads=(layout.STAGING, layout.CURATED),
+        # processed/: the tables' metadata it commits on, and the footers of the files it registers.
+        reads=(layout.STAGING, layout.CURATED, layout.PROCESSED),
         writes=(layout.PROCESSED, layout.MANIFESTS),
+        commits=True,
     ),
     "failure": DataAccess(table=_JOB_WRITES),
 }
@@ -86,6 +90,7 @@ class ComputeStack(LayerStack):
         environment = {
             "DATA_BUCKET": self.imported(parameters.BUCKET_NAME),
             "WORK_BUCKET": self.work_bucket,
+            "GLUE_DATABASE": self.imported(parameters.GLUE_DATABASE),
             "JOBS_TABLE": self.imported(parameters.TABLE_NAME),
             "ENVIRONMENT_SUFFIX": config.environment_suffix,
             "REJECT_THRESHOLD": config.reject_threshold,
@@ -114,7 +119,10 @@ class ComputeStack(LayerStack):
                 placement=placement,
                 log_retention_days=config.log_retention_days,
                 reserved_concurrency=settings.reserved_concurrency,
-                statements=_data_statements(ACCESS[function], buckets=buckets, table_arn=table_arn),
+                statements=[
+                    *_data_statements(ACCESS[function], buckets=buckets, table_arn=table_arn),
+                    *self._catalog_statements(ACCESS[function]),
+                ],
                 account_id=self.account_id,
             )
             self.export(
@@ -147,6 +155,19 @@ class ComputeStack(LayerStack):
             compatible_runtimes=[self.config.lambda_runtime],
             compatible_architectures=[ARCHITECTURE],
         )
+
+    def _catalog_statements(self, access: DataAccess) -> list[Statement]:
+        if not access.commits:
+            return []
+        database = self.imported(parameters.GLUE_DATABASE)
+        glue = f"arn:aws:glue:{self.config.region}:{self.account_id}"
+        return [
+            Statement(
+                sid="CommitToPublishedTables",
+                actions=["glue:GetTable", "glue:UpdateTable"],
+                resources=[f"{glue}:catalog", f"{glue}:database/{database}", f"{glue}:table/{database}/*"],
+            )
+        ]
 
     def _asset(self, id_: str, package: Package) -> str:
         return TerraformAsset(self, id_, path=str(package.path), type=AssetType.FILE, asset_hash=package.sha256).path

@@ -116,7 +116,6 @@ class Monitoring:
     # (a re-send needs no action, and how many are usual depends on the producers).
     resend_alarm_per_day: int = 0
     athena_bytes_scanned_cutoff: int = 10 << 30
-    partition_projection_start: str = "2000-01-01"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +128,9 @@ class LifecycleSettings:
     # A job's intermediate files (staging/, curated/): kept a while to investigate a failure.
     work_files_expire_after_days: int = 14
     query_results_expire_after_days: int = 30
+    # Iceberg snapshots kept for time travel ("what did the table say last Tuesday"); older ones are
+    # expired by Glue's retention optimizer. Row history beyond them is in the manifests and job_quality.
+    snapshot_retention_days: int = 90
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +154,9 @@ class PipelineConfig:
     object_lock_retention_years: int | None = None
     alert_email: str | None = None
     vpc_cidr: str = "10.20.0.0/16"
+    # AZs holding the Glue interface endpoint (about $7 a month each): one is reached from every AZ;
+    # production keeps one per AZ so that losing an AZ does not stop loads.
+    glue_endpoint_zones: int = 1
     state_bucket: str | None = None
     local: bool = False
     local_endpoint: str = "http://127.0.0.1:4566"
@@ -210,6 +215,18 @@ class PipelineConfig:
             "lifecycle",
             lifecycle,
             "0 < glacier_after_days < expire_after_days",
+        )
+        _check(
+            1 <= self.glue_endpoint_zones <= 3,
+            "GLUE_ENDPOINT_ZONES",
+            self.glue_endpoint_zones,
+            "1 to 3 (the private subnets, one per AZ)",
+        )
+        _check(
+            1 <= lifecycle.snapshot_retention_days <= lifecycle.expire_after_days,
+            "lifecycle.snapshot_retention_days",
+            lifecycle.snapshot_retention_days,
+            "1 to expire_after_days: time travel cannot outlive the files",
         )
         _check(
             self.object_lock_retention_years is None or 1 <= self.object_lock_retention_years <= 100,
@@ -403,6 +420,7 @@ def from_env(env: Mapping[str, str] | None = None) -> PipelineConfig:
         # dev and test environments must be destroyable with their data; production never.
         force_destroy_buckets=_bool_env(env, "FORCE_DESTROY_BUCKETS", default=not production),
         object_lock_retention_years=lock_years or None,
+        glue_endpoint_zones=_int_env(env, "GLUE_ENDPOINT_ZONES") or (3 if production else 1),
         alert_email=env.get("ALERT_EMAIL") or None,
         state_bucket=env.get("TF_STATE_BUCKET") or None,
         local=_bool_env(env, "LOCAL", default=False),

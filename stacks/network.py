@@ -1,7 +1,9 @@
 """VPC with three private subnets and no route to the internet.
 
-The handlers need only S3 and DynamoDB at run time, reached through free gateway
-endpoints; no NAT gateway and no interface endpoint (each costs money in every AZ).
+The handlers reach S3 and DynamoDB through free gateway endpoints, and Glue (the load function's
+commits to the published Iceberg tables) through one interface endpoint, in one AZ outside
+production and in every AZ in it (GLUE_ENDPOINT_ZONES): an interface endpoint costs money per AZ
+and hour, and one in a single AZ is reached from all three. No NAT gateway.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cdktf_cdktf_provider_aws.subnet import Subnet
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 
 from pipeline_constructs.encryption_key import EncryptionKey
 from pipeline_constructs.framework import Construct, Fn
@@ -62,6 +65,7 @@ class NetworkStack(LayerStack):
             for service in ("s3", "dynamodb")
         }
         lambda_sg = self._lambda_security_group(endpoints)
+        self._glue_endpoint(subnets[: config.glue_endpoint_zones], lambda_sg)
         self._flow_logs()
 
         self.export(parameters.VPC_ID, self.vpc.id, description="VPC of the pipeline")
@@ -111,6 +115,47 @@ class NetworkStack(LayerStack):
                 prefix_list_id=endpoint.prefix_list_id,
             )
         return group
+
+    def _glue_endpoint(self, subnets: list[Subnet], lambda_sg: SecurityGroup) -> None:
+        group = SecurityGroup(
+            self,
+            "glue-endpoint-sg",
+            name=self.name("glue-endpoint"),
+            description="Glue interface endpoint: HTTPS from the pipeline functions only",
+            vpc_id=self.vpc.id,
+            tags={"Name": self.name("glue-endpoint")},
+        )
+        VpcSecurityGroupIngressRule(
+            self,
+            "glue-endpoint-ingress",
+            security_group_id=group.id,
+            description="HTTPS from the pipeline functions",
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            referenced_security_group_id=lambda_sg.id,
+        )
+        VpcSecurityGroupEgressRule(
+            self,
+            "lambda-egress-glue",
+            security_group_id=lambda_sg.id,
+            description="HTTPS to Glue through its interface endpoint",
+            ip_protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+            referenced_security_group_id=group.id,
+        )
+        VpcEndpoint(
+            self,
+            "glue-interface",
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{self.config.region}.glue",
+            vpc_endpoint_type="Interface",
+            subnet_ids=[subnet.id for subnet in subnets],
+            security_group_ids=[group.id],
+            private_dns_enabled=True,
+            tags={"Name": self.name("glue-interface")},
+        )
 
     def _flow_logs(self) -> None:
         key = EncryptionKey(

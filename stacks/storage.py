@@ -15,6 +15,8 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTablePointInTimeRecovery,
     DynamodbTableServerSideEncryption,
 )
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
@@ -28,7 +30,7 @@ from lake import layout
 from pipeline_constructs.catalog import DataCatalog
 from pipeline_constructs.encryption_key import EncryptionKey
 from pipeline_constructs.framework import Construct
-from pipeline_constructs.iam import Condition, Statement
+from pipeline_constructs.iam import Condition, Statement, policy_document, service_trust
 from pipeline_constructs.secure_bucket import SecureBucket
 from stacks import parameters
 from stacks.base import LayerStack
@@ -68,7 +70,10 @@ class StorageStack(LayerStack):
                 _expire_rule("expire-access-logs", config.lifecycle.access_logs_expire_after_days, config.lifecycle),
                 _abort_multipart_rule(config.lifecycle),
             ],
-            extra_policy_statements=[self._allow_log_delivery(into=access_logs_name, sources=(data_name, work_name))],
+            extra_policy_statements=[
+                self._allow_log_delivery(into=access_logs_name, source=source, sid=sid)
+                for sid, source in (("Data", data_name), ("Work", work_name))
+            ],
             force_destroy=config.force_destroy_buckets,
         )
         self.data = SecureBucket(
@@ -110,16 +115,19 @@ class StorageStack(LayerStack):
             server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.key.arn),
             deletion_protection_enabled=config.table_deletion_protection,
         )
+        database_name = self.name("catalog").replace("-", "_")  # Athena prefers no hyphens in names
         catalog = DataCatalog(
             self,
             "catalog",
-            database_name=self.name("catalog").replace("-", "_"),  # Athena prefers no hyphens in names
+            database_name=database_name,
             workgroup_name=self.name("analytics"),
-            bucket_name=data_name,
-            results_bucket_name=work_name,
+            bucket_name=self.data.name,
+            results_bucket_name=self.work.name,
             kms_key_arn=self.key.arn,
             bytes_scanned_cutoff=config.monitoring.athena_bytes_scanned_cutoff,
-            first_date=config.monitoring.partition_projection_start,
+            environment=config.environment_suffix,
+            optimizer_role_arn=self._table_optimizer_role(database_name).arn,
+            snapshot_retention_days=config.lifecycle.snapshot_retention_days,
             force_destroy=config.force_destroy_buckets,
         )
         self.export(parameters.BUCKET_NAME, self.data.name, description="Data bucket")
@@ -134,12 +142,74 @@ class StorageStack(LayerStack):
         )
         self.export(parameters.ATHENA_WORKGROUP, catalog.workgroup.name, description="Athena workgroup for the tables")
 
-    def _allow_log_delivery(self, *, into: str, sources: tuple[str, ...]) -> Statement:
+    def _table_optimizer_role(self, database_name: str) -> IamRole:
+        """The role Glue's table optimizers run as (Glue's "table optimization prerequisites"): the
+        tables' files and metadata, the tables themselves, the key, and their own logs."""
+        region, account = self.config.region, self.account_id
+        role = IamRole(
+            self,
+            "table-optimizer-role",
+            name=self.name("table-optimizer"),
+            assume_role_policy=service_trust(
+                self, "table-optimizer-trust", service="glue.amazonaws.com", account_id=account
+            ).json,
+        )
+        tables = f"arn:aws:glue:{region}:{account}:table/{database_name}/*"
+        IamRolePolicy(
+            self,
+            "table-optimizer-policy",
+            role=role.id,
+            name="optimize-tables",
+            policy=policy_document(
+                self,
+                "table-optimizer-permissions",
+                statements=[
+                    Statement(
+                        sid="RewriteTableFiles",
+                        actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                        resources=[f"{self.data.arn}/{layout.PROCESSED}/*"],
+                    ),
+                    Statement(
+                        sid="ListTableFiles",
+                        actions=["s3:ListBucket"],
+                        resources=[self.data.arn],
+                        conditions=[
+                            Condition(test="StringLike", variable="s3:prefix", values=[f"{layout.PROCESSED}/*"])
+                        ],
+                    ),
+                    Statement(
+                        sid="CommitToTables",
+                        actions=["glue:GetTable", "glue:UpdateTable"],
+                        resources=[
+                            f"arn:aws:glue:{region}:{account}:catalog",
+                            f"arn:aws:glue:{region}:{account}:database/{database_name}",
+                            tables,
+                        ],
+                    ),
+                    Statement(
+                        sid="UseDataKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.arn]
+                    ),
+                    Statement(
+                        sid="WriteOptimizerLogs",
+                        actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                        resources=[
+                            f"arn:aws:logs:{region}:{account}:log-group:/aws-glue/iceberg-{kind}/logs:*"
+                            for kind in ("compaction", "retention", "orphan-file-deletion")
+                        ],
+                    ),
+                ],
+            ).json,
+        )
+        return role
+
+    def _allow_log_delivery(self, *, into: str, source: str, sid: str) -> Statement:
+        # One statement per source bucket: moto accepts log delivery only from a statement whose
+        # Resource is that one prefix (AWS takes a list too).
         return Statement(
-            sid="S3ServerAccessLogDelivery",
+            sid=f"S3ServerAccessLogDelivery{sid}",
             actions=["s3:PutObject"],
-            # The prefix SecureBucket gives each source bucket's access logging.
-            resources=[f"arn:aws:s3:::{into}/s3/{source}/*" for source in sources],
+            # The prefix SecureBucket gives the source bucket's access logging.
+            resources=[f"arn:aws:s3:::{into}/s3/{source}/*"],
             principals={"Service": ["logging.s3.amazonaws.com"]},
             conditions=[Condition(test="StringEquals", variable="aws:SourceAccount", values=[self.account_id])],
         )

@@ -365,7 +365,23 @@ def _events(call: Call, action: str) -> list[Check]:
     return []
 
 
+# ---------------------------------------------------------------- Glue Data Catalog
+def _glue(call: Call, action: str) -> list[Check]:
+    """A table call is evaluated on the catalog, the database and the table, each of which the
+    caller's policy must allow (Glue's "Specifying AWS Glue resource ARNs")."""
+    database = call.param("DatabaseName")
+    table_input = call.param("TableInput")
+    table = call.param("Name") or call.param("TableName") or (table_input or {}).get("Name")
+    if not database:
+        return []
+    checks = [Check(action, call.arn("glue", "catalog")), Check(action, call.arn("glue", f"database/{database}"))]
+    if table:
+        checks.append(Check(action, call.arn("glue", f"table/{database}/{table}")))
+    return checks
+
+
 _RESOLVERS = {
+    "glue": _glue,
     "dynamodb": _dynamodb,
     "s3": _s3,
     "sns": _sns,
