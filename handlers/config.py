@@ -17,6 +17,7 @@ class Settings:
     # and the work files (staging, curated: expired after days): lake/layout.py says which prefix is where.
     data_bucket: str
     work_bucket: str
+    glue_database: str  # the published tables' database (Iceberg tables, committed by load)
     jobs_table: str
     environment: str
     reject_threshold: Decimal
@@ -42,6 +43,7 @@ def get_settings() -> Settings:
     return Settings(
         data_bucket=_required("DATA_BUCKET"),
         work_bucket=_required("WORK_BUCKET"),
+        glue_database=_required("GLUE_DATABASE"),
         jobs_table=_required("JOBS_TABLE"),
         environment=_required("ENVIRONMENT_SUFFIX"),
         reject_threshold=parse_threshold(_required("REJECT_THRESHOLD"), setting="REJECT_THRESHOLD"),

@@ -12,15 +12,17 @@ holds a slot. Outcomes (``status`` of the output):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 
 from handlers import jobflow
 from handlers.config import Settings
-from handlers.dal import admission, jobs, objects
+from handlers.dal import admission, corrections, jobs, objects
 from handlers.errors import JobConflictError, JobInProgressError
 from handlers.logic.requests import (
     JOB_ID_METADATA,
+    REPLACES_METADATA,
     IngestRequest,
     check_job_id,
     inline_bytes,
@@ -44,14 +46,17 @@ def lambda_handler(event: dict, settings: Settings) -> dict:
     if isinstance(execution_arn, str):
         event = {**event, "executionArn": execution_arn}
     request = parse_ingest_request(event, default_bucket=settings.data_bucket)
-    job_id, source = describe_source(request=request, settings=settings)
+    job_id, source, request = describe_source(request=request, settings=settings)
+    if request.replaces:  # refused now rather than after the whole job has run (load checks again)
+        corrections.check_replaceable(request.replaces, by=job_id)
     logger.append_keys(jobId=job_id)
     logger.info("source described", extra={"source": source})
     return register_job(job_id=job_id, request=request, source=source, settings=settings, event=event)
 
 
-def describe_source(*, request: IngestRequest, settings: Settings) -> tuple[str, dict]:
-    """The job id and the source's identity: bucket, key, version, ETag, bytes, format."""
+def describe_source(*, request: IngestRequest, settings: Settings) -> tuple[str, dict, IngestRequest]:
+    """The job id, the source's identity (bucket, key, version, ETag, bytes, format), and the request
+    with what the object's metadata adds to it (the job it replaces)."""
     if request.inline_data is not None:
         body = inline_bytes(request.inline_data)
         sha256 = hashlib.sha256(body).hexdigest()
@@ -59,13 +64,17 @@ def describe_source(*, request: IngestRequest, settings: Settings) -> tuple[str,
         key = raw_key(request.job_id, sha256)
         etag = objects.put_bytes(bucket=settings.data_bucket, key=key, body=body, content_type="application/x-ndjson")
         source = {"bucket": settings.data_bucket, "key": key, "etag": etag, "bytes": len(body), "inline": True}
-        return request.job_id, {**source, "format": request.fmt, "versionId": None}
+        return request.job_id, {**source, "format": request.fmt, "versionId": None}, request
     head = objects.head_object(bucket=request.source.bucket, key=request.source.key)
     version = request.source.version_id or head.get("VersionId")
     job_id = request.job_id
+    metadata = head.get("Metadata") or {}
     if job_id is None:  # an upload: named by its producer, or by the object version
-        named = (head.get("Metadata") or {}).get(JOB_ID_METADATA)
+        named = metadata.get(JOB_ID_METADATA)
         job_id = check_job_id(named) if named else job_id_for_object(key=request.source.key, version_id=version)
+    if request.replaces is None and metadata.get(REPLACES_METADATA):
+        replaces = check_job_id(metadata[REPLACES_METADATA], setting=f"metadata {REPLACES_METADATA}")
+        request = dataclasses.replace(request, replaces=replaces)
     return job_id, {
         "bucket": request.source.bucket,
         "key": request.source.key,
@@ -74,7 +83,7 @@ def describe_source(*, request: IngestRequest, settings: Settings) -> tuple[str,
         "bytes": int(head["ContentLength"]),
         "format": request.fmt,
         "inline": False,
-    }
+    }, request
 
 
 def _same_source(a: dict, b: dict) -> bool:
@@ -96,6 +105,7 @@ def _new_job(*, job_id: str, request: IngestRequest, source: dict, settings: Set
         "queue": admission.WAITING,
         "trigger": request.trigger,
         "source": source,
+        **({"replaces": request.replaces} if request.replaces else {}),
         "counts": {},
         "totals": {},
         "outputs": {},

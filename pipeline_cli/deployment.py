@@ -34,13 +34,21 @@ def client(service: str) -> Any:
 @dataclass(frozen=True, kw_only=True)
 class Deployment:
     suffix: str
-    bucket: str
+    bucket: str  # the data bucket: sources, quarantine, the published tables, manifests
+    work_bucket: str  # a job's own files (lake/layout.py WORK)
     table: str
     state_machine_arn: str
+    database: str  # the Glue database of the published tables
 
     @classmethod
     def discover(cls, suffix: str) -> Deployment:
-        keys = (parameters.BUCKET_NAME, parameters.TABLE_NAME, parameters.STATE_MACHINE_ARN)
+        keys = (
+            parameters.BUCKET_NAME,
+            parameters.WORK_BUCKET_NAME,
+            parameters.TABLE_NAME,
+            parameters.STATE_MACHINE_ARN,
+            parameters.GLUE_DATABASE,
+        )
         names = [parameters.name(suffix, key) for key in keys]
         found = client("ssm").get_parameters(Names=names)
         values = {p["Name"]: p["Value"] for p in found["Parameters"]}
@@ -50,8 +58,10 @@ class Deployment:
                 f"Parameter Store has no {', '.join(missing)}: deploy the '{suffix}' environment first "
                 f"(make deploy ENVIRONMENT_SUFFIX={suffix}, with LOCAL=1 for the local emulator)"
             )
-        bucket, table, arn = (values[name] for name in names)
-        return cls(suffix=suffix, bucket=bucket, table=table, state_machine_arn=arn)
+        bucket, work_bucket, table, arn, database = (values[name] for name in names)
+        return cls(
+            suffix=suffix, bucket=bucket, work_bucket=work_bucket, table=table, state_machine_arn=arn, database=database
+        )
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         item = client("dynamodb").get_item(TableName=self.table, Key={"jobId": {"S": job_id}}, ConsistentRead=True)

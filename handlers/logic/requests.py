@@ -29,6 +29,8 @@ from lake.layout import INCOMING, RAW
 
 S3_TRIGGER = "s3-eventbridge"
 JOB_ID_METADATA = "job-id"
+# An upload correcting a file that loaded names the job it replaces (docs/data-contract.md).
+REPLACES_METADATA = "replaces-job"
 JOB_ID_RULE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -50,6 +52,7 @@ class IngestRequest:
     reject_threshold: Decimal | None
     chunk_bytes: int | None
     trigger: str
+    replaces: str | None = None  # the job this one corrects: its rows are replaced by this job's
 
 
 def job_id_for_object(*, key: str, version_id: str | None) -> str:
@@ -67,9 +70,9 @@ def execution_name(job_id: str, run_id: str) -> str:
     return f"{readable}-{hashlib.sha256(job_id.encode()).hexdigest()[:10]}-{run_id[:16]}"
 
 
-def check_job_id(job_id: object) -> str:
+def check_job_id(job_id: object, *, setting: str = "jobId") -> str:
     if not isinstance(job_id, str) or not JOB_ID_RULE.match(job_id):
-        raise InvalidInputError(f"jobId must be 1-64 characters of A-Z a-z 0-9 . _ : -, got {job_id!r}")
+        raise InvalidInputError(f"{setting} must be 1-64 characters of A-Z a-z 0-9 . _ : -, got {job_id!r}")
     return job_id
 
 
@@ -102,7 +105,15 @@ def parse_ingest_request(event: object, *, default_bucket: str) -> IngestRequest
     explicit_format = event.get("format")
     if explicit_format is not None and explicit_format not in FORMATS:
         raise InvalidInputError(f"format must be one of {', '.join(FORMATS)}, got {explicit_format!r}")
-    options = {"force": force, "reject_threshold": threshold, "chunk_bytes": chunk_bytes, "trigger": "manual"}
+    replaces = event.get("replaces")
+    replaces = None if replaces is None else check_job_id(replaces, setting="replaces")
+    options = {
+        "force": force,
+        "reject_threshold": threshold,
+        "chunk_bytes": chunk_bytes,
+        "trigger": "manual",
+        "replaces": replaces,
+    }
 
     has_data, has_source = "data" in event, "source" in event
     if has_data == has_source:

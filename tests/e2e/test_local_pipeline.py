@@ -277,7 +277,7 @@ def test_a_chunk_that_fails_for_good_fails_the_job_then_a_rerun_completes_it(
     written = [
         len(
             s3.list_object_versions(
-                Bucket=deployment.bucket, Prefix=layout.chunk_summary_key(job["jobId"], plan_id, chunk)
+                Bucket=deployment.work_bucket, Prefix=layout.chunk_summary_key(job["jobId"], plan_id, chunk)
             ).get("Versions", [])
         )
         for chunk in range(int(rerun["plan"]["chunks"]))

@@ -9,9 +9,11 @@ import pytest
 from moto import mock_aws
 
 from handlers.config import get_settings
+from handlers.dal import ledger
 from handlers.dal.clients import reset_clients
 
 BUCKET = "test-data-bucket"
+DATABASE = "test_catalog"
 WORK_BUCKET = "test-work-bucket"
 TABLE = "test-jobs"
 HEADER = "transaction_id,account_id,booked_at,amount,currency,direction,description"
@@ -26,6 +28,7 @@ def aws_env(monkeypatch, tmp_path):
         "AWS_DEFAULT_REGION": "us-east-1",
         "DATA_BUCKET": BUCKET,
         "WORK_BUCKET": WORK_BUCKET,
+        "GLUE_DATABASE": DATABASE,
         "JOBS_TABLE": TABLE,
         "REJECT_THRESHOLD": "0.05",
         "ENVIRONMENT_SUFFIX": "test",
@@ -45,9 +48,11 @@ def aws_env(monkeypatch, tmp_path):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     get_settings.cache_clear()
     reset_clients()
+    ledger.reset()
     yield
     get_settings.cache_clear()
     reset_clients()
+    ledger.reset()
 
 
 @pytest.fixture
@@ -65,7 +70,33 @@ def aws(aws_env):
             s3.create_bucket(Bucket=bucket)
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         create_jobs_table()
+        create_tables(s3)
         yield s3
+
+
+def create_tables(s3, bucket: str = BUCKET) -> None:
+    """The published Iceberg tables, registered as the storage layer registers them."""
+    from lake import iceberg, layout, schema
+
+    boto3.client("glue").create_database(DatabaseInput={"Name": DATABASE})
+    for table in schema.TABLES:
+        location = f"s3://{bucket}/{layout.table_prefix(table.name)}"
+        key = iceberg.first_metadata_key(table, environment="test")
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=iceberg.first_metadata(table=table, location=location, environment="test").encode(),
+            ChecksumAlgorithm="SHA256",
+        )
+        boto3.client("glue").create_table(
+            DatabaseName=DATABASE,
+            TableInput={
+                "Name": table.name,
+                "TableType": "EXTERNAL_TABLE",
+                "Parameters": iceberg.glue_parameters(f"s3://{bucket}/{key}"),
+                "StorageDescriptor": {"Location": location},
+            },
+        )
 
 
 def create_jobs_table() -> None:

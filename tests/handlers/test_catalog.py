@@ -1,29 +1,38 @@
-"""The Glue tables the storage layer synthesizes describe the Parquet that transform and load write:
-column by column, and the partition projection's template matches the keys load publishes."""
+"""The Iceberg tables the storage layer synthesizes describe the Parquet that transform and load write:
+column by column, in Glue's columns and in the first metadata file, and a job's commits keep them."""
 
 from __future__ import annotations
 
 import io
-import re
+import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lake import layout
-from tests.handlers.conftest import BUCKET, csv_text, good_row, put_incoming, run_chain
+from handlers.dal import ledger
+from lake import layout, schema
+from tests.handlers.conftest import BUCKET, DATABASE, csv_text, good_row, put_incoming, run_chain
 from tests.infra.synth import Synth
 
-# How Athena names the Arrow types transform writes.
-HIVE_NAMES = {
-    pa.string(): "string",
-    pa.int64(): "bigint",
-    pa.int8(): "tinyint",
-    pa.timestamp("us", tz="UTC"): "timestamp",
+# How Athena names the Arrow types transform writes, and how Iceberg does.
+ATHENA_NAMES = {
+    pa.string(): ("string", "string"),
+    pa.int64(): ("bigint", "long"),
+    pa.int32(): ("int", "int"),
+    pa.date32(): ("date", "date"),
+    pa.timestamp("us", tz="UTC"): ("timestamp", "timestamptz"),
+    pa.decimal128(38, 4): ("decimal(38,4)", "decimal(38, 4)"),
 }
 
 
-def _synthesized_tables(synthesized: Synth) -> dict[str, dict]:
-    return {t["name"]: t for t in synthesized.resources("storage", "aws_glue_catalog_table").values()}
+def _synthesized(synthesized: Synth) -> dict[str, tuple[dict, dict]]:
+    """Each table's Glue resource and the first metadata file it points at (the S3 object's content)."""
+    objects = {o["key"]: o for o in synthesized.resources("storage", "aws_s3_object").values()}
+    tables = {}
+    for table in synthesized.resources("storage", "aws_glue_catalog_table").values():
+        key = table["parameters"]["metadata_location"].split("}/", 1)[1]  # after the bucket's reference
+        tables[table["name"]] = (table, json.loads(objects[key]["content"]))
+    return tables
 
 
 def test_published_files_match_the_synthesized_tables(aws, synthesized: Synth):
@@ -34,23 +43,29 @@ def test_published_files_match_the_synthesized_tables(aws, synthesized: Synth):
         for item in aws.list_objects_v2(Bucket=BUCKET, Prefix=f"{layout.PROCESSED}/")["Contents"]
         if item["Key"].endswith(".parquet")
     ]
-    tables = _synthesized_tables(synthesized)
-    assert sorted(tables) == sorted([layout.TRANSACTIONS_TABLE, layout.DAILY_TOTALS_TABLE])
-    for name, table in tables.items():
+    tables = _synthesized(synthesized)
+    assert sorted(tables) == sorted(table.name for table in schema.TABLES)
+    for name, (table, metadata) in tables.items():
+        assert table["parameters"]["table_type"] == "ICEBERG"
+        assert metadata["format-version"] == 2 and metadata.get("current-snapshot-id") in (None, -1)  # empty
         location = table["storage_descriptor"]["location"]
-        template = table["parameters"]["storage.location.template"]
-        # Terraform reads "$${" as a literal "${", the placeholder Athena fills with the date.
-        assert template.count("$${") == 1 and template.startswith(location)
-        pattern = re.escape(template.removeprefix(location)).replace(
-            re.escape("$${booking_date}"), r"(?P<date>\d{4}-\d{2}-\d{2})"
-        )
-        relative = location.split("}/", 1)[1]  # after the bucket's reference
-        files = [key for key in published if key.startswith(relative)]
-        assert len(files) >= 3 if name == layout.DAILY_TOTALS_TABLE else files, name
+        assert metadata["location"] == location
+        columns = [(c["name"], c["type"]) for c in table["storage_descriptor"]["columns"]]
+        fields = [(f["name"], f["type"]) for f in metadata["schemas"][0]["fields"]]
+        assert all(f["required"] for f in metadata["schemas"][0]["fields"])
+        relative = location.split("}/", 1)[1]
+        files = [key for key in published if key.startswith(f"{relative}/data/")]
+        if name == layout.JOB_QUALITY_TABLE:
+            assert metadata["partition-specs"][0]["fields"] == []
+        else:
+            (partition,) = metadata["partition-specs"][0]["fields"]
+            assert (partition["transform"], partition["name"]) == ("identity", layout.PARTITION_KEY)
+            assert len(files) >= 3, name  # three booking dates
+        assert files, name
         for key in files:
-            assert re.match(pattern + r"[^/]+\.parquet$", key.removeprefix(relative)), key
-            schema = pq.read_schema(io.BytesIO(aws.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
-            written = [(field.name, HIVE_NAMES[field.type]) for field in schema]
-            columns = [(c["name"], c["type"]) for c in table["storage_descriptor"]["columns"]]
-            assert written == columns, key
-        assert [(k["name"], k["type"]) for k in table["partition_keys"]] == [(layout.PARTITION_KEY, "date")]
+            written = pq.read_schema(io.BytesIO(aws.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
+            assert [(f.name, ATHENA_NAMES[f.type][0]) for f in written] == columns, key
+            assert [(f.name, ATHENA_NAMES[f.type][1]) for f in written] == fields, key
+        # The job's commits left the schema as the storage layer declared it.
+        committed = ledger.catalog().load_table((DATABASE, name))
+        assert [(f.name, str(f.field_type)) for f in committed.schema().fields] == fields

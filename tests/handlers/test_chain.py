@@ -1,10 +1,13 @@
 import json
+from decimal import Decimal
 
 import pyarrow.parquet as pq
 
+from handlers.dal import ledger
 from lake.layout import manifest_key
 from tests.handlers.conftest import (
     BUCKET,
+    DATABASE,
     csv_text,
     get_job,
     good_row,
@@ -43,9 +46,28 @@ def test_chain_loads_good_file_and_reconciles(aws, tmp_path):
     local = tmp_path / "p.parquet"
     local.write_bytes(read_object(aws, manifest["files"][1]["key"]))
     table = pq.read_table(local)
-    assert table.column("amount").to_pylist()[0].endswith(".50")
+    assert table.column("amount").to_pylist()[0] % 1 == Decimal("0.5")
+    assert str(table.schema.field("amount").type) == "decimal128(38, 4)"
     assert str(table.schema.field("booked_at").type) == "timestamp[us, tz=UTC]"
     assert manifest["source"]["bucket"] == BUCKET
+    # Published: the Iceberg table holds the job's rows in one commit, its snapshot naming the job,
+    # and sums exactly to what validation counted.
+    transactions = ledger.catalog().load_table((DATABASE, "transactions"))
+    (snapshot,) = transactions.metadata.snapshots
+    assert snapshot.snapshot_id == manifest["snapshots"]["transactions"]
+    assert snapshot.summary.additional_properties["pipeline.job-id"] == "job-good"
+    assert snapshot.summary.additional_properties["pipeline.code-version"] == "test-version"
+    rows = transactions.scan().to_arrow()
+    assert rows.num_rows == 41
+    sums = {
+        c: sum(a for a, cur in zip(rows["amount"].to_pylist(), rows["currency"].to_pylist(), strict=True) if cur == c)
+        for c in ("JPY", "USD")
+    }
+    assert sums == {"JPY": Decimal("1000"), "USD": Decimal("840.00")}
+    quality = ledger.catalog().load_table((DATABASE, "job_quality")).scan().to_arrow().to_pylist()
+    figures = {(q["measure"], q["key"]): q["value"] for q in quality}
+    assert figures[("rows_received", "")] == 41 and figures[("total_valid", "USD")] == Decimal("840.00")
+    assert {q["verdict"] for q in quality} == {"LOADED"}
 
 
 def test_seed_sample_payload_is_rejected_not_crashing(aws):

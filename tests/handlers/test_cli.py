@@ -4,7 +4,7 @@ from unittest import mock
 import pytest
 
 from pipeline_cli.main import main
-from tests.handlers.conftest import BUCKET, TABLE, WORK_BUCKET, csv_text, good_row, put_incoming, run_chain
+from tests.handlers.conftest import BUCKET, DATABASE, TABLE, WORK_BUCKET, csv_text, good_row, put_incoming, run_chain
 
 
 def write(tmp_path, name, text):
@@ -57,7 +57,7 @@ def deployed(aws):
     for key, value in {
         parameters.BUCKET_NAME: BUCKET,
         parameters.WORK_BUCKET_NAME: WORK_BUCKET,
-        parameters.GLUE_DATABASE: "test_catalog",
+        parameters.GLUE_DATABASE: DATABASE,
         parameters.TABLE_NAME: TABLE,
         parameters.STATE_MACHINE_ARN: "arn:aws:states:us-east-1:123456789012:stateMachine:pipeline-workflow-test",
     }.items():

@@ -134,7 +134,7 @@ def test_locked_records_are_never_overwritten(aws_env):
     layer); a forced replay must leave every locked version intact."""
     from moto import mock_aws
 
-    from tests.handlers.conftest import create_jobs_table
+    from tests.handlers.conftest import create_jobs_table, create_tables
 
     with mock_aws():
         s3 = boto3.client("s3")
@@ -149,6 +149,7 @@ def test_locked_records_are_never_overwritten(aws_env):
         s3.create_bucket(Bucket=WORK_BUCKET)
         s3.put_bucket_versioning(Bucket=WORK_BUCKET, VersioningConfiguration={"Status": "Enabled"})
         create_jobs_table()
+        create_tables(s3)
         event = put_incoming(s3, job_id="locked", body=csv_text(*good_rows(20)))
         run_chain(event)
         locked = {
