@@ -23,6 +23,9 @@ from handlers.logic.totals import CurrencyTotals, RejectedTotals
 
 STAGING_COLUMNS = ("line", *c.CONTRACT_FIELDS, "extra")
 MAX_REPORTED_UNKNOWN_COLUMNS = 100
+# Characters of an unknown column's name reported (on the job record, which DynamoDB caps at 400 KB:
+# a header of the contract's 1 MiB could otherwise fill it with one name).
+MAX_REPORTED_COLUMN_NAME = 256
 # Records kept pending before their duplicate keys are checked together.
 BATCH_RECORDS = 2048
 
@@ -153,7 +156,8 @@ class Recorder:
 
     # ------------------------------------------------------------------ records
     def note_unknown(self, names) -> None:
-        for name in names:
+        for full_name in names:
+            name = full_name[:MAX_REPORTED_COLUMN_NAME]
             if name not in self._unknown_seen and len(self._unknown_seen) < MAX_REPORTED_UNKNOWN_COLUMNS:
                 self._unknown_seen.add(name)
                 self.summary.unknown_columns.append(name)

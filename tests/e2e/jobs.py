@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from pyiceberg.expressions import EqualTo
 
+from handlers.dal.clients import reset_clients
 from handlers.logic.requests import job_id_for_object
-from lake import layout
+from lake import layout, schema
 from local.workspace import SUFFIX, Target
 from pipeline_cli.deployment import Deployment
 from pipeline_cli.progress import follow_job
@@ -90,13 +92,29 @@ def loaded_ids(target: Target, deployment: Deployment, job: dict[str, Any]) -> l
 
 
 def assert_reconciled(target: Target, job: dict[str, Any], deployment: Deployment) -> None:
-    """Rows received = loaded + quarantined; no row twice; the manifest matches the data."""
+    """Rows received = loaded + quarantined; no row twice; the manifest matches the data; the
+    published table holds exactly the job's rows, committed in the snapshot the manifest names."""
     counts = job["counts"]
     assert counts["received"] == counts["loaded"] + counts["rejected"]
     assert len(quarantined(target, deployment, job)) == counts["rejected"]
     ids = loaded_ids(target, deployment, job)
     assert len(ids) == len(set(ids)) == counts["loaded"]
     assert job["totals"]["loaded"] == job["totals"]["valid"]
+    snapshot = job["outputs"]["snapshots"][schema.TRANSACTIONS.name]
+    table = published_table(deployment, schema.TRANSACTIONS.name)
+    rows = table.scan(row_filter=EqualTo("job_id", job["jobId"]), snapshot_id=int(snapshot)).to_arrow()
+    assert sorted(rows.column("transaction_id").to_pylist()) == sorted(ids)
+    now = table.scan(row_filter=EqualTo("job_id", job["jobId"])).count()
+    assert now in (counts["loaded"], 0)  # 0 once a correction has replaced it
+
+
+def published_table(deployment: Deployment, name: str) -> Any:
+    """A published Iceberg table as a reader finds it: through the Glue catalog, read from S3."""
+    from handlers.dal import ledger
+
+    ledger.reset()  # this process's endpoint, not another test module's
+    reset_clients()
+    return ledger.catalog().load_table((deployment.database, name))
 
 
 def published_versions(target: Target, deployment: Deployment, job_id: str) -> list[tuple[str, str]]:

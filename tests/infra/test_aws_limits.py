@@ -21,7 +21,7 @@ import pytest
 from handlers import failure
 from handlers.logic import contract, recorder
 from handlers.logic.requests import JOB_ID_RULE, execution_name
-from lake import layout
+from lake import layout, schema
 from pipeline_constructs.workflow import MAX_STATE_NAME_LENGTH
 from stacks.config import PipelineConfig, from_env
 from tests.infra import synth
@@ -271,8 +271,11 @@ def test_the_largest_job_record_fits_a_dynamodb_item() -> None:
     amount = "9" * 38
     currencies = list(contract.CURRENCY_EXPONENTS)
     by_currency = dict.fromkeys(currencies, amount)
-    # Unknown columns: MAX_REPORTED_UNKNOWN_COLUMNS names, from one header line of at most MAX_RECORD_BYTES.
-    unknown_bytes = min(recorder.MAX_REPORTED_UNKNOWN_COLUMNS * contract.MAX_RECORD_BYTES, contract.MAX_RECORD_BYTES)
+    # Unknown columns: MAX_REPORTED_UNKNOWN_COLUMNS names of at most MAX_REPORTED_COLUMN_NAME characters
+    # (4 bytes each in UTF-8 at worst), from one header line of at most MAX_RECORD_BYTES.
+    unknown_bytes = min(
+        recorder.MAX_REPORTED_UNKNOWN_COLUMNS * recorder.MAX_REPORTED_COLUMN_NAME * 4, contract.MAX_RECORD_BYTES
+    )
     record = {
         "jobId": job_id,
         "runId": "r" * 64,
@@ -285,7 +288,8 @@ def test_the_largest_job_record_fits_a_dynamodb_item() -> None:
         "outputs": {
             "manifest": layout.manifest_key(job_id),
             "quarantine": layout.quarantine_prefix(job_id),
-            "processed": [layout.processed_rows_key(job_id, "9999-12-31", 99999)] * 100,  # load keeps 100
+            "processed": [layout.processed_rows_key(job_id, "p" * 16, "9999-12-31", 99999)] * 100,  # load keeps 100
+            "snapshots": {table.name: 2**63 - 1 for table in schema.TABLES},
         },
         "error": {"Error": "E" * 256, "Cause": "c" * failure.MAX_CAUSE_CHARACTERS},
         "lastRefusedStart": {"Error": "E" * 256, "Cause": "c" * failure.MAX_CAUSE_CHARACTERS},
@@ -309,7 +313,8 @@ KEY_ARGUMENTS = {
     "chunks": 2,
     "part": 10**5 - 1,
     "partition": 10**5 - 1,
-    "table": max((layout.TRANSACTIONS_TABLE, layout.DAILY_TOTALS_TABLE), key=len),
+    "table": max((table.name for table in schema.TABLES), key=len),
+    "name": "part-99999",  # a data file's own name under its job and plan (table_data_key)
 }
 
 

@@ -18,27 +18,46 @@ def test_no_route_to_the_internet(synthesized: Synth) -> None:
     assert "aws_route" not in stack
 
 
-def test_gateway_endpoints_for_s3_and_dynamodb_on_private_routes(synthesized: Synth) -> None:
+def _endpoints(synthesized: Synth) -> dict[str, dict]:
     endpoints = synthesized.resources("network", "aws_vpc_endpoint").values()
-    assert sorted(e["service_name"].rsplit(".", 1)[1] for e in endpoints) == ["dynamodb", "s3"]
-    for endpoint in endpoints:
-        assert endpoint["vpc_endpoint_type"] == "Gateway"
-        assert endpoint["route_table_ids"] == ["${aws_route_table.private-routes.id}"]
+    return {e["service_name"].rsplit(".", 1)[1]: e for e in endpoints}
+
+
+def test_gateway_endpoints_for_s3_and_dynamodb_on_private_routes(synthesized: Synth) -> None:
+    endpoints = _endpoints(synthesized)
+    assert sorted(endpoints) == ["dynamodb", "glue", "s3"]
+    for service in ("dynamodb", "s3"):
+        assert endpoints[service]["vpc_endpoint_type"] == "Gateway"
+        assert endpoints[service]["route_table_ids"] == ["${aws_route_table.private-routes.id}"]
     assert len(synthesized.resources("network", "aws_route_table_association")) == 3
-    # Interface endpoints cost money in every AZ; the design needs none.
-    assert all(e["vpc_endpoint_type"] != "Interface" for e in endpoints)
 
 
-def test_lambda_security_group_has_no_ingress_and_https_only_egress(synthesized: Synth) -> None:
-    group = synthesized.only("network", "aws_security_group")
-    assert "ingress" not in group and "egress" not in group  # rules live in their own resources
-    assert synthesized.resources("network", "aws_vpc_security_group_ingress_rule") == {}
+def test_one_glue_interface_endpoint_in_one_az_outside_production(synthesized: Synth, prod_synthesized: Synth) -> None:
+    """Interface endpoints cost money per AZ and hour: Glue's (the load function's commits) is the one
+    the design needs, in one AZ (reached from all three) and in every AZ in production."""
+    for synth, zones in ((synthesized, 1), (prod_synthesized, 3)):
+        glue = _endpoints(synth)["glue"]
+        assert glue["vpc_endpoint_type"] == "Interface" and glue["private_dns_enabled"] is True
+        assert len(glue["subnet_ids"]) == zones
+        assert glue["security_group_ids"] == ["${aws_security_group.glue-endpoint-sg.id}"]
+
+
+def test_security_groups_let_only_the_functions_reach_the_endpoints_over_https(synthesized: Synth) -> None:
+    groups = synthesized.resources("network", "aws_security_group")
+    assert sorted(groups) == ["glue-endpoint-sg", "lambda-sg"]
+    assert all("ingress" not in g and "egress" not in g for g in groups.values())  # rules in their own resources
     assert synthesized.resources("network", "aws_security_group_rule") == {}
+    (ingress,) = synthesized.resources("network", "aws_vpc_security_group_ingress_rule").values()
+    assert ingress["security_group_id"] == "${aws_security_group.glue-endpoint-sg.id}"
+    assert ingress["referenced_security_group_id"] == "${aws_security_group.lambda-sg.id}"  # the functions only
     egress = synthesized.resources("network", "aws_vpc_security_group_egress_rule").values()
-    assert len(egress) == 2
+    assert len(egress) == 3
     for rule in egress:
+        assert rule["security_group_id"] == "${aws_security_group.lambda-sg.id}"
         assert (rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("tcp", 443, 443)
-        assert "prefix_list_id" in rule and "cidr_ipv4" not in rule
+        assert "cidr_ipv4" not in rule
+        assert ("prefix_list_id" in rule) != (rule.get("referenced_security_group_id") is not None)
+    assert (ingress["ip_protocol"], ingress["from_port"], ingress["to_port"]) == ("tcp", 443, 443)
 
 
 def test_default_security_group_is_closed(synthesized: Synth) -> None:

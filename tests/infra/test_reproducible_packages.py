@@ -146,8 +146,13 @@ def _machine_paths(build: Build) -> dict[str, tuple[bytes, re.Pattern[bytes] | N
     }
     home = os.fsencode(Path.home())
     if home != b"/":
-        # A path under the home, not a longer name ending like it (".../gcc-toolset-14/root/usr").
-        needles["home"] = (home + b"/", re.compile(rb"(?<![\w.~/-])" + re.escape(home) + rb"/"))
+        # A path under the home, not a longer name ending like it (".../gcc-toolset-14/root/usr"), nor
+        # the crate sources a Rust extension names from its upstream build as root (pydantic_core's
+        # "/root/.cargo/registry/src/..."): those are in the published wheel, the same on every machine.
+        needles["home"] = (
+            home + b"/",
+            re.compile(rb"(?<![\w.~/-])" + re.escape(home) + rb"/(?!\.cargo/registry/|\.rustup/)"),
+        )
     return needles
 
 
