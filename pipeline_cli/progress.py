@@ -35,7 +35,7 @@ def follow(
         time.sleep(poll_seconds)
 
 
-JOB_TERMINAL = {"LOADED", "REJECTED", "RESENT", "FAILED"}
+JOB_TERMINAL = {"LOADED", "REJECTED", "RESENT", "FAILED", "SUPERSEDED"}
 
 
 def follow_job(
@@ -104,6 +104,10 @@ def summary(job: dict[str, Any] | None, *, deployment: Deployment) -> list[str]:
     lines = [f"  status     {job.get('status')}"]
     if job.get("originalJobId"):
         lines.append(f"  original   job {job['originalJobId']} holds the same bytes (nothing loaded again)")
+    if job.get("replaces"):
+        lines.append(f"  replaces   job {job['replaces']} (its rows were replaced by this job's in one commit)")
+    if job.get("supersededBy"):
+        lines.append(f"  superseded by job {job['supersededBy']} (a correction: its rows replaced these)")
     if "received" in counts or "records" in counts:
         lines.append(
             f"  rows       received {counts.get('received', counts.get('records', '?'))}, "

@@ -22,7 +22,7 @@ from typing import Any
 
 from handlers.dal.jobs import SOURCE_MARKER_PREFIX
 from handlers.jobflow import RESENT, holds_source
-from handlers.logic.requests import JOB_ID_METADATA, JOB_ID_RULE, job_id_for_object
+from handlers.logic.requests import JOB_ID_METADATA, JOB_ID_RULE, REPLACES_METADATA, job_id_for_object
 from lake.layout import INCOMING
 from pipeline_cli.deployment import Deployment, DeploymentNotFound, client, default_suffix
 from pipeline_cli.progress import follow_job, summary
@@ -48,6 +48,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--wait", action="store_true", help="follow the job and print its summary")
     parser.add_argument("--force", action="store_true", help="reprocess content already loaded by another job")
     parser.add_argument(
+        "--replaces",
+        metavar="JOB",
+        help="this file corrects JOB (which LOADED): its load replaces JOB's rows, and JOB becomes SUPERSEDED",
+    )
+    parser.add_argument(
         "--env", default=default_suffix(), help="environment suffix (default: $ENVIRONMENT_SUFFIX or dev)"
     )
     parser.set_defaults(handler=run)
@@ -62,10 +67,16 @@ def start(deployment: Deployment, *, job_input: dict[str, Any]) -> str:
     return response["executionArn"]
 
 
-def upload(deployment: Deployment, *, file: Path, job_id: str | None = None) -> dict[str, str]:
-    """Put the file under incoming/ (named by its job if one is given); the source of its job."""
+def upload(
+    deployment: Deployment, *, file: Path, job_id: str | None = None, replaces: str | None = None
+) -> dict[str, str]:
+    """Put the file under incoming/ (named by its job if one is given, with the job it replaces as
+    the upload's own metadata says it: the start its upload makes knows it too); its job's source."""
     key = f"{INCOMING}/{job_id or file.stem}/{file.name}"
-    extra = {"Metadata": {JOB_ID_METADATA: job_id}} if job_id else {}
+    metadata = {JOB_ID_METADATA: job_id} if job_id else {}
+    if replaces:
+        metadata[REPLACES_METADATA] = replaces
+    extra = {"Metadata": metadata} if metadata else {}
     with file.open("rb") as body:
         response = client("s3").put_object(Bucket=deployment.bucket, Key=key, Body=body, **extra)
     source = {"bucket": deployment.bucket, "key": key}
@@ -93,6 +104,21 @@ def holder_of(deployment: Deployment, sha256: str) -> dict[str, Any] | None:
     return owner if holds_source((owner or {}).get("status")) else None
 
 
+def replace_refusal(deployment: Deployment, replaced: str) -> str | None:
+    """Why a correction of `replaced` would be refused (the pipeline checks again), or None."""
+    if not JOB_ID_RULE.match(replaced):
+        return "must be 1-64 characters of A-Z a-z 0-9 . _ : -"
+    job = deployment.job(replaced)
+    if job is None:
+        return "no such job"
+    if job.get("status") != "LOADED":
+        successor = job.get("supersededBy")
+        return f"that job is {job.get('status')}" + (f" (replaced by {successor})" if successor else "") + (
+            "; only a LOADED job can be replaced"
+        )
+    return None
+
+
 def resent_line(file: Path, *, original: str, status: str | None) -> str:
     return (
         f"pipeline run: {file} was already sent: job {original} ({status}) holds the same bytes; "
@@ -112,15 +138,22 @@ def run(args: argparse.Namespace) -> int:
     except DeploymentNotFound as error:
         print(f"pipeline run: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.replaces is not None:
+        refused = replace_refusal(deployment, args.replaces)
+        if refused:
+            print(f"pipeline run: --replaces {args.replaces}: {refused}", file=sys.stderr)
+            return EXIT_USAGE
     holder = None if args.force else holder_of(deployment, file_sha256(args.file))
     if holder is not None:
         print(resent_line(args.file, original=holder["jobId"], status=holder.get("status")), file=sys.stderr)
         return EXIT_RESENT
-    source = upload(deployment, file=args.file, job_id=args.job_id)
+    source = upload(deployment, file=args.file, job_id=args.job_id, replaces=args.replaces)
     job_id = job_id_of(source, args.job_id)
     job_input: dict[str, Any] = {"jobId": job_id, "source": source}
     if args.force:
         job_input["force"] = True
+    if args.replaces:
+        job_input["replaces"] = args.replaces
     execution_arn = start(deployment, job_input=job_input)
     print(f"job {job_id}: s3://{source['bucket']}/{source['key']}\nexecution {execution_arn}")
     if not args.wait:

@@ -69,7 +69,9 @@ class DataCatalog(Construct):
                 name,
                 table,
                 role_arn=optimizer_role_arn,
-                location=f"s3://{bucket_name}/{layout.table_prefix(name)}",
+                # The data files only: files a deployment published before the ledger sit beside
+                # data/ under the table's prefix and must not be swept as orphans.
+                location=f"s3://{bucket_name}/{layout.table_prefix(name)}/data",
                 retention_days=snapshot_retention_days,
             )
         self.workgroup = AthenaWorkgroup(
