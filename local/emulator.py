@@ -86,6 +86,9 @@ Extra endpoints on the same server (all JSON):
   GET  /_pipeline/lambda          -> {"limit", "running", "peak", "throttled"}: Lambda concurrency
   POST /_pipeline/lambda          {"limit": 2 | null}: the account's concurrency limit from now on
                                   (peak and throttled counts start again)
+  POST /_pipeline/alarms/evaluate -> every metric alarm evaluated now from the stored metric data,
+                                  its state set and, on a change, its SNS actions notified as
+                                  CloudWatch does (local/alarms.py: moto never evaluates alarms)
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local import aws_limits, iam, lambda_runner
+from local import alarms, aws_limits, iam, lambda_runner
 
 LOG = logging.getLogger("local.emulator")
 HOST = "127.0.0.1"
@@ -508,6 +511,8 @@ class PipelineApp:
                 result = lambda_runner.SLOTS.snapshot()
             except (ValueError, TypeError) as exc:
                 status, result = "400 Bad Request", {"message": f"bad concurrency request: {exc!r}"}
+        elif path.startswith("/_pipeline/alarms"):
+            status, result = alarms.endpoint(method, path)
         elif path.startswith("/_pipeline/iam"):
             body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
             status, result = iam.endpoint(method, path, body)
