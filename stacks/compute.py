@@ -164,7 +164,8 @@ class ComputeStack(LayerStack):
         return [
             Statement(
                 sid="CommitToPublishedTables",
-                actions=["glue:GetTable", "glue:UpdateTable"],
+                # pyiceberg reads the database before a commit (is it an S3 Tables catalog?).
+                actions=["glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"],
                 resources=[f"{glue}:catalog", f"{glue}:database/{database}", f"{glue}:table/{database}/*"],
             )
         ]

@@ -369,9 +369,12 @@ def _events(call: Call, action: str) -> list[Check]:
 def _glue(call: Call, action: str) -> list[Check]:
     """A table call is evaluated on the catalog, the database and the table, each of which the
     caller's policy must allow (Glue's "Specifying AWS Glue resource ARNs")."""
-    database = call.param("DatabaseName")
-    table_input = call.param("TableInput")
-    table = call.param("Name") or call.param("TableName") or (table_input or {}).get("Name")
+    if call.operation in ("GetDatabase", "DeleteDatabase", "UpdateDatabase"):
+        database, table = call.param("Name"), None
+    else:
+        table_input = call.param("TableInput")
+        database = call.param("DatabaseName")
+        table = call.param("Name") or call.param("TableName") or (table_input or {}).get("Name")
     if not database:
         return []
     checks = [Check(action, call.arn("glue", "catalog")), Check(action, call.arn("glue", f"database/{database}"))]
@@ -380,7 +383,25 @@ def _glue(call: Call, action: str) -> list[Check]:
     return checks
 
 
+# ---------------------------------------------------------------- Athena
+def _athena(call: Call, action: str) -> list[Check]:
+    """Query calls are evaluated on the query's workgroup (Athena's resource type for them)."""
+    workgroup = call.param("WorkGroup") if call.operation == "StartQueryExecution" else None
+    query_id = call.param("QueryExecutionId")
+    if workgroup is None and query_id:
+        from moto.athena.models import athena_backends
+
+        execution = athena_backends[call.account][call.region].executions.get(query_id)
+        if execution is None:
+            return []  # Athena answers that the query does not exist
+        workgroup = execution.workgroup.name if execution.workgroup else "primary"
+    if workgroup is None and call.operation != "StartQueryExecution":
+        return []
+    return [Check(action, call.arn("athena", f"workgroup/{workgroup or 'primary'}"))]
+
+
 _RESOLVERS = {
+    "athena": _athena,
     "glue": _glue,
     "dynamodb": _dynamodb,
     "s3": _s3,
