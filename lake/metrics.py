@@ -15,3 +15,6 @@ JOBS_FAILED = "JobsFailed"
 # A file whose bytes another job already holds (loaded or in progress): recorded RESENT, not a failure.
 JOBS_RESENT = "JobsResent"
 RECONCILIATION_FAILURES = "ReconciliationFailures"
+# Transaction ids of a closed booking date that two or more jobs loaded (the duplicate audit's
+# Athena query, pipeline_constructs/audit.py): a re-send nobody declared as a correction.
+DUPLICATE_TRANSACTIONS = "DuplicateTransactions"

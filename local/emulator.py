@@ -32,6 +32,9 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
   * The Step Functions interpreter logs a NoSuchJsonPathError for every Choice rule whose
     variable is absent, although the rule (IsPresent) handles it: noise, not a failure.
   * The startExecution integration passed ASL's PascalCase parameters to the SDK unchanged.
+  * An intrinsic function was parsed from its JSON text, escapes and all, and its strings kept the
+    backslash of an escaped quote or brace: a States.Format template with a quote in it ended
+    early or reached the service with the backslash (_patch_intrinsic_strings).
   * Athena and Glue tag calls with the account-less ARNs the provider builds locally missed every
     resource.
   * The Step Functions ASL parser rejects an integer ToleratedFailurePercentage; the workflow
@@ -214,9 +217,38 @@ def _patch_stepfunctions() -> None:
             parameters[key[0].lower() + key[1:]] = parameters.pop(key)
 
     StateTaskServiceSfn._normalise_parameters = normalise_parameters
+
+    _patch_intrinsic_strings()
     StepFunctionResponse.validate_state_machine_definition = validate_state_machine_definition
     StepFunctionResponse.list_state_machine_versions = list_state_machine_versions
     StepFunctionsParserBackend.start_execution = start_execution
+
+
+def _patch_intrinsic_strings() -> None:
+    """An intrinsic function is a JSON string of the definition: moto parsed its JSON text as it
+    stands, escapes and all, so `\\'` (an escaped quote, written in JSON) ended the function's
+    string at the backslash. Its JSON value is parsed now; then, in the function's own strings, a
+    backslash escapes the reserved characters ' { } and itself (Step Functions' intrinsic
+    functions, "Reserved characters"), where moto kept the backslash of all but a double quote."""
+    from moto.stepfunctions.parser.asl.parse import preprocessor as asl
+    from moto.stepfunctions.parser.asl.parse.intrinsic.intrinsic_parser import IntrinsicParser
+    from moto.stepfunctions.parser.asl.parse.intrinsic.preprocessor import Preprocessor
+
+    if getattr(Preprocessor, "unescapes_reserved", False):
+        return
+    orig_escaped = Preprocessor._replace_escaped_characters
+
+    def replace_escaped_characters(match: Any) -> str:
+        return match.group(1) if match.group(1) in "'{}\\" else orig_escaped(match)
+
+    def visit_string_intrinsic_function(self: Any, ctx: Any) -> Any:
+        derivation = json.loads(ctx.STRINGINTRINSICFUNC().getText())
+        function, _ = IntrinsicParser.parse(derivation)
+        return asl.StringIntrinsicFunction(intrinsic_function_derivation=derivation, function=function)
+
+    Preprocessor._replace_escaped_characters = staticmethod(replace_escaped_characters)
+    Preprocessor.unescapes_reserved = True
+    asl.Preprocessor.visitString_intrinsic_function = visit_string_intrinsic_function
 
 
 # ------------------------------------------------------------------ Lambda

@@ -18,8 +18,9 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 
-from lake import layout, metrics
+from lake import layout, metrics, schema
 from pipeline_constructs.alarms import Metric, count_alarm, metric_alarm
+from pipeline_constructs.audit import DuplicateAudit
 from pipeline_constructs.event_start import DeadLetterQueue, EventStart
 from pipeline_constructs.framework import Construct, Fn, TerraformOutput
 from pipeline_constructs.iam import WRITE_TRACES, Condition, Statement, policy_document, service_trust
@@ -99,7 +100,29 @@ class OrchestrationStack(LayerStack):
             ),
             tracing_configuration=SfnStateMachineTracingConfiguration(enabled=True),
         )
-        dead_letter = self._starts(bucket_name=bucket_name, kms_key_arn=kms_key_arn)
+        dead_letter = DeadLetterQueue(
+            self, "undelivered", name=self.name("undelivered-starts"), kms_key_arn=kms_key_arn
+        )
+        audit = DuplicateAudit(
+            self,
+            "duplicate-audit",
+            name=self.name("duplicate-audit"),
+            region=config.region,
+            account_id=self.account_id,
+            database=self.imported(parameters.GLUE_DATABASE),
+            table=schema.TRANSACTIONS.name,
+            workgroup=self.imported(parameters.ATHENA_WORKGROUP),
+            data_bucket_arn=self.imported(parameters.BUCKET_ARN),
+            work_bucket_arn=work_bucket_arn,
+            kms_key_arn=kms_key_arn,
+            topic_arn=topic.arn,
+            namespace=metrics.NAMESPACE,
+            dimensions=self._business_dimensions,
+            retries=config.retries,
+            log_retention_days=config.log_retention_days,
+            dead_letter=dead_letter,
+        )
+        self._starts(bucket_name=bucket_name, dead_letter=dead_letter, other_rule_arns=[audit.schedule.rule.arn])
         self._alarms(function_names, topic_arn=topic.arn, dead_letter=dead_letter)
         self._dashboard(function_names, dead_letter=dead_letter)
 
@@ -107,8 +130,9 @@ class OrchestrationStack(LayerStack):
         self.export(parameters.ALERT_TOPIC_ARN, topic.arn, description="Alert topic")
         TerraformOutput(self, "state_machine_arn", value=self.state_machine.arn)
 
-    def _starts(self, *, bucket_name: str, kms_key_arn: str) -> DeadLetterQueue:
-        """Uploads to incoming/ start jobs; a schedule drains the admission queue (a safety net)."""
+    def _starts(self, *, bucket_name: str, dead_letter: DeadLetterQueue, other_rule_arns: list[str]) -> None:
+        """Uploads to incoming/ start jobs; a schedule drains the admission queue (a safety net).
+        Their undelivered starts, and those of `other_rule_arns`, go to the dead-letter queue."""
         role = IamRole(
             self,
             "starts-role",
@@ -131,9 +155,6 @@ class OrchestrationStack(LayerStack):
                     )
                 ],
             ).json,
-        )
-        dead_letter = DeadLetterQueue(
-            self, "undelivered", name=self.name("undelivered-starts"), kms_key_arn=kms_key_arn
         )
         uploads = EventStart(
             self,
@@ -161,8 +182,7 @@ class OrchestrationStack(LayerStack):
             schedule=f"rate({self.config.throughput.drain_every_minutes} minutes)",
             constant_input={"drain": True},
         )
-        dead_letter.allow(rule_arns=[uploads.rule.arn, drain.rule.arn])
-        return dead_letter
+        dead_letter.allow(rule_arns=[uploads.rule.arn, drain.rule.arn, *other_rule_arns])
 
     def _topic_policy(self, topic_arn: str) -> str:
         return policy_document(
@@ -336,6 +356,18 @@ class OrchestrationStack(LayerStack):
             )
         metric_alarm(
             self,
+            "alarm-duplicate-transactions",
+            name=self.name("duplicate-transactions"),
+            description="The duplicate audit found transaction ids of a closed booking date loaded by two or more "
+            f"jobs: a re-send not declared as a correction. {RUNBOOK}duplicate-transactions",
+            # The audit's count for the date it checked; Maximum, so an audit run again by hand
+            # for the same date is not added to the first.
+            metric=self._business(metrics.DUPLICATE_TRANSACTIONS, statistic="Maximum"),
+            topic_arn=topic_arn,
+            period_seconds=86400,  # one audit a day; missing data (no audit yet) is not breaching
+        )
+        metric_alarm(
+            self,
             "alarm-undelivered-starts",
             name=self.name("undelivered-starts"),
             description=f"EventBridge could not start the workflow (an upload or a drain). {RUNBOOK}undelivered-starts",
@@ -416,6 +448,11 @@ class OrchestrationStack(LayerStack):
                 business(metrics.JOBS_LOADED, metrics.JOBS_REJECTED, metrics.JOBS_FAILED, metrics.JOBS_RESENT),
             ),
             widget("Bytes processed", business(metrics.BYTES_PROCESSED)),
+            widget(
+                "Transactions loaded by two jobs (daily audit)",
+                business(metrics.DUPLICATE_TRANSACTIONS, stat="Maximum"),
+                period=86400,
+            ),
             widget("Job duration (s, p95)", business(metrics.JOB_DURATION, stat="p95")),
             widget(
                 "Reconciliation failures and undelivered starts",

@@ -215,6 +215,9 @@ def _authorize(response: Any, iam_request_cls: type, resource: str) -> None:
         prefix = (getattr(response, "querystring", None) or {}).get("prefix")
         if prefix:
             context["s3:prefix"] = prefix[0]
+    if service == "monitoring" and (namespace := call.param("Namespace")):
+        # CloudWatch's condition key limiting PutMetricData to namespaces.
+        context["cloudwatch:namespace"] = namespace
     protocol = _request_protocol(response.headers)
     for check in checks_for(call):
         _decide(service, principal, policies, check, context, protocol)

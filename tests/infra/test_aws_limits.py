@@ -205,7 +205,7 @@ def test_parameters_fit_the_standard_tier(environment: tuple[Synth, PipelineConf
 def test_state_machine_definition_fits_1_mb(environment: tuple[Synth, PipelineConfig]) -> None:
     synthesized, config = environment
     resolver = Resolver(synthesized, region=config.region)
-    machine = synthesized.only("orchestration", "aws_sfn_state_machine")
+    machine = synthesized.resources("orchestration", "aws_sfn_state_machine")["workflow"]
     definition = resolver.text(machine["definition"], layer="orchestration").encode()
     assert len(definition) <= STATE_MACHINE_DEFINITION_BYTES
     names = re.findall(r'"StartAt": "([^"]+)"', definition.decode())
@@ -232,7 +232,7 @@ def test_states_carry_references_not_data(synthesized: Synth, config: PipelineCo
     """256 KB of input or output a state: the Distributed Maps read their items from S3 and write
     their results to S3, keeping none in the state; every Map drops its result; what the state does
     carry (the largest: the admission's executions to start) stays far under the limit."""
-    definition = json.loads(synthesized.only("orchestration", "aws_sfn_state_machine")["definition"])
+    definition = json.loads(synthesized.resources("orchestration", "aws_sfn_state_machine")["workflow"]["definition"])
     maps = [(name, state) for name, state in _states(definition["States"]) if state["Type"] == "Map"]
     assert len(maps) == 8
     for name, state in maps:

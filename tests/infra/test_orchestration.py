@@ -11,18 +11,18 @@ from tests.infra.synth import Synth
 
 
 def _definition(synthesized: Synth) -> dict:
-    return json.loads(synthesized.only("orchestration", "aws_sfn_state_machine")["definition"])
+    return json.loads(synthesized.resources("orchestration", "aws_sfn_state_machine")["workflow"]["definition"])
 
 
 def test_standard_state_machine_with_logging_and_tracing(synthesized: Synth) -> None:
-    machine = synthesized.only("orchestration", "aws_sfn_state_machine")
+    machine = synthesized.resources("orchestration", "aws_sfn_state_machine")["workflow"]
     assert machine["type"] == "STANDARD"
     assert machine["name"] == "pipeline-workflow-qa7"
     assert machine["tracing_configuration"] == {"enabled": True}
     logging = machine["logging_configuration"]
     assert logging["include_execution_data"] is False
     assert logging["log_destination"] == "${aws_cloudwatch_log_group.executions.arn}:*"
-    log_group = synthesized.only("orchestration", "aws_cloudwatch_log_group")
+    log_group = synthesized.resources("orchestration", "aws_cloudwatch_log_group")["executions"]
     assert log_group["name"].startswith("/aws/vendedlogs/states/")
     assert log_group["kms_key_id"]
 
@@ -189,6 +189,14 @@ def test_a_definition_that_repeats_a_state_name_is_refused_at_synth() -> None:
         check_state_names(definition)
 
 
+def _targets_of(synthesized: Synth, *rules: str) -> list[dict]:
+    """The targets of the named rules (logical ids `{rule}_rule_...`)."""
+    targets = synthesized.resources("orchestration", "aws_cloudwatch_event_target").values()
+    found = [t for t in targets if any(t["rule"].startswith(f"${{aws_cloudwatch_event_rule.{r}_rule_") for r in rules)]
+    assert len(found) == len(rules), [t["rule"] for t in targets]
+    return found
+
+
 def test_uploads_to_incoming_start_the_workflow_with_a_dead_letter_queue(synthesized: Synth) -> None:
     rules = {r["name"]: r for r in synthesized.resources("orchestration", "aws_cloudwatch_event_rule").values()}
     uploads = json.loads(rules["pipeline-uploads-qa7"]["event_pattern"])
@@ -198,7 +206,7 @@ def test_uploads_to_incoming_start_the_workflow_with_a_dead_letter_queue(synthes
     assert rules["pipeline-drain-qa7"]["schedule_expression"] == "rate(5 minutes)"
     queue = synthesized.only("orchestration", "aws_sqs_queue")
     assert queue["kms_master_key_id"] == "${data.aws_ssm_parameter.import-kms-key-arn.value}"
-    for target in synthesized.resources("orchestration", "aws_cloudwatch_event_target").values():
+    for target in _targets_of(synthesized, "uploads", "drain"):
         assert target["arn"] == "${aws_sfn_state_machine.workflow.arn}"
         assert target["dead_letter_config"] == {"arn": "${aws_sqs_queue.undelivered_queue_1B2C8B62.arn}"} or target[
             "dead_letter_config"
@@ -257,6 +265,7 @@ def test_dashboard(synthesized: Synth) -> None:
         "Reject rate (%, worst file)",
         "Jobs loaded, rejected, failed, resent",
         "Bytes processed",
+        "Transactions loaded by two jobs (daily audit)",
         "Job duration (s, p95)",
         "Reconciliation failures and undelivered starts",
         "Lambda invocations",

@@ -14,7 +14,13 @@ SEED_EXPORTS = {
     "/pipeline/qa7/vpc-id": "network",
 }
 # Where AWS gives no narrower resource than "*" (each says why next to the statement).
-ANY_RESOURCE_STATEMENTS = {"ManageVpcNetworkInterfaces", "WriteTraces", "DeliverExecutionLogs", "FindLogGroups"}
+ANY_RESOURCE_STATEMENTS = {
+    "ManageVpcNetworkInterfaces",
+    "WriteTraces",
+    "DeliverExecutionLogs",
+    "FindLogGroups",
+    "PutAuditMetric",  # with the cloudwatch:namespace condition
+}
 FINOPS_TAGS = {"Environment", "Project", "CostCenter", "Owner", "ManagedBy", "Layer"}
 
 

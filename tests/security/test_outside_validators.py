@@ -108,7 +108,7 @@ def test_asl_validator_refuses_a_state_name_used_twice(
 ) -> None:
     """The check is live: a Map child named as another map's child is DUPLICATE_STATE_NAMES, as AWS
     answers DUPLICATE_STATE_NAME."""
-    (text,) = state_machine_definitions(synthesized, config).values()
+    text = state_machine_definitions(synthesized, config)["orchestration.workflow"]
     broken = text.replace('"StartNext-Start"', '"StartOthers-Start"')
     assert broken != text
     (errors,) = asl_errors({"broken": broken}, tmp_path).values()
