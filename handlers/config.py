@@ -24,6 +24,7 @@ class Settings:
     code_version: str
     chunk_bytes: int
     dedup_partition_records: int
+    transform_item_rows: int  # rows of one booking date per transform item
     max_running_jobs: int
     # Seconds without progress after which a running job counts as abandoned (its slot is freed
     # and a new start may take it over).
@@ -50,6 +51,7 @@ def get_settings() -> Settings:
         code_version=os.environ.get("CODE_VERSION", "unknown"),
         chunk_bytes=parse_positive(_required("CHUNK_BYTES"), setting="CHUNK_BYTES"),
         dedup_partition_records=parse_positive(_required("DEDUP_PARTITION_RECORDS"), setting="DEDUP_PARTITION_RECORDS"),
+        transform_item_rows=parse_positive(_required("TRANSFORM_ITEM_ROWS"), setting="TRANSFORM_ITEM_ROWS"),
         max_running_jobs=parse_positive(_required("MAX_RUNNING_JOBS"), setting="MAX_RUNNING_JOBS"),
         job_lease_seconds=parse_positive(_required("JOB_LEASE_SECONDS"), setting="JOB_LEASE_SECONDS"),
         work_dir=os.environ.get("WORK_DIR", "/tmp"),  # noqa: S108 - Lambda's only writable disk

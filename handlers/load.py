@@ -31,29 +31,25 @@ from lake import layout, schema
 def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcome:
     job_id, plan_id, work = job["jobId"], event["planId"], settings.work_bucket
     items = objects.get_json(bucket=work, key=layout.dates_key(job_id, plan_id))
-    dates = [date for item in items for date in item["dates"]]
-    indexes = objects.parallel(
-        lambda date: objects.get_json(bucket=work, key=layout.curated_index_key(job_id, date["bookingDate"])), dates
-    )
-    for index in indexes:
-        if (index["runId"], index["planId"]) != (job["runId"], plan_id):
-            raise ReconciliationError(f"job {job_id}: the index of {index['bookingDate']} belongs to another run")
+    dates = _dates_read(job=job, plan_id=plan_id, work=work, items=items)
     loaded = CurrencyTotals()
-    for index in indexes:
-        loaded.merge(CurrencyTotals.from_dict(index["totals"]))
+    for date in dates:
+        loaded.merge(date["loaded"])
     reconciliation = reconcile(job=job, loaded=loaded)
     replaces = job.get("replaces")
     if replaces:
         corrections.check_replaceable(replaces, by=job_id)
 
     copies = []
-    for index in indexes:
-        booking_date = index["bookingDate"]
-        for number, entry in enumerate(index["files"]):
+    for date in dates:
+        booking_date = date["bookingDate"]
+        # Numbered across the date's items in their order: the files' names keep the source order.
+        files = [entry for index in date["indexes"] for entry in index["files"]]
+        for number, entry in enumerate(files):
             key = layout.processed_rows_key(job_id, plan_id, booking_date, number)
             copies.append((entry, key, booking_date, schema.TRANSACTIONS.name))
         key = layout.processed_daily_key(job_id, plan_id, booking_date)
-        copies.append((index["dailyTotals"], key, booking_date, schema.DAILY_TOTALS.name))
+        copies.append((date["dailyTotals"], key, booking_date, schema.DAILY_TOTALS.name))
     objects.parallel(
         lambda copy: objects.copy_verified(
             source_bucket=work,
@@ -153,6 +149,68 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcom
             "outputs.processed": [entry["key"] for entry in published][:100],
         },
     )
+
+
+def _dates_read(*, job: dict, plan_id: str, work: str, items: list[dict]) -> list[dict]:
+    """Every booking date of the job with its items' indexes (in item order), its daily totals
+    file and its loaded totals, which must equal what validation counted for the date: the rows
+    and per-currency sums of all its items (a missing or foreign index, or a missing merge, is an
+    error naming the date)."""
+    job_id = job["jobId"]
+    entries = [entry for item in items for entry in item["dates"]]
+    indexes = objects.parallel(
+        lambda entry: objects.get_json_or_none(
+            bucket=work, key=layout.curated_index_key(job_id, entry["bookingDate"], int(entry.get("item", 0)))
+        ),
+        entries,
+    )
+    dates: dict[str, dict] = {}
+    for entry, index in zip(entries, indexes, strict=True):
+        booking_date = entry["bookingDate"]
+        label = f"job {job_id}: booking date {booking_date} item {entry.get('item', 0)}"
+        if index is None:
+            raise ReconciliationError(f"{label} has no index: it was not transformed")
+        if (index["runId"], index["planId"]) != (job["runId"], plan_id):
+            raise ReconciliationError(f"{label}: its index belongs to another run")
+        date = dates.setdefault(
+            booking_date,
+            {
+                "bookingDate": booking_date,
+                "items": int(entry.get("items", 1)),
+                "indexes": [],
+                "validated": CurrencyTotals(),
+                "loaded": CurrencyTotals(),
+            },
+        )
+        date["indexes"].append(index)
+        date["validated"].merge(CurrencyTotals.from_dict(entry["totals"]))
+        date["loaded"].merge(CurrencyTotals.from_dict(index["totals"]))
+    merged = [date for date in dates.values() if date["items"] > 1]
+    daily = objects.parallel(
+        lambda date: objects.get_json_or_none(
+            bucket=work, key=layout.curated_daily_index_key(job_id, date["bookingDate"])
+        ),
+        merged,
+    )
+    for date, index in zip(merged, daily, strict=True):
+        if index is None or (index["runId"], index["planId"]) != (job["runId"], plan_id):
+            raise ReconciliationError(
+                f"job {job_id}: booking date {date['bookingDate']}: its {date['items']} items' daily totals "
+                "were not merged by this run"
+            )
+        date["dailyTotals"] = index["dailyTotals"]
+    for date in dates.values():
+        date["indexes"].sort(key=lambda index: int(index.get("item", 0)))
+        if [int(index.get("item", 0)) for index in date["indexes"]] != list(range(date["items"])):
+            raise ReconciliationError(f"job {job_id}: booking date {date['bookingDate']}: items missing or repeated")
+        if date["items"] == 1:
+            date["dailyTotals"] = date["indexes"][0]["dailyTotals"]
+        if date["loaded"].to_dict() != date["validated"].to_dict():
+            raise ReconciliationError(
+                f"job {job_id}: booking date {date['bookingDate']} does not reconcile: its {date['items']} items "
+                f"hold {date['loaded'].to_dict()}, validation counted {date['validated'].to_dict()}"
+            )
+    return list(dates.values())
 
 
 def _seconds_since(timestamp: str) -> float:

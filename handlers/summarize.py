@@ -99,7 +99,7 @@ def _verdict(*, job: dict, event: dict, plan: dict, summaries: list[dict], setti
         output["reason"] = f"{total.rejected} of {total.records} rows rejected, above the threshold {threshold}"
         attributes["rejection"] = output["reason"]
     else:
-        dates = _dates(summaries)
+        dates = _dates(summaries, item_rows=settings.transform_item_rows)
         objects.put_json(bucket=settings.work_bucket, key=layout.dates_key(job_id, event["planId"]), document=dates)
         output.update(items=len(dates), datesKey=layout.dates_key(job_id, event["planId"]))
     count(ROWS_RECEIVED, total.records)
@@ -123,39 +123,76 @@ def _threshold(job: dict, *, default: Decimal) -> Decimal:
     return parse_threshold(stored, setting="rejectThreshold") if stored is not None else default
 
 
-# A transform item is a run of booking dates, closed once it holds this many rows or dates: a
-# day's file is a few items, a file spread over a year of dates is not hundreds of invocations.
+# A transform item is a run of small booking dates, closed once it holds this many rows (or the
+# setting's, if fewer) or dates: a day's file is a few items, a file spread over a year of dates is
+# not hundreds of invocations. A date of more than TRANSFORM_ITEM_ROWS rows is cut instead into
+# runs of its chunks, each an item of its own (``_slices``).
 ITEM_ROWS = 4_000_000
 ITEM_DATES = 64
 ITEM_BYTES = 100_000  # well below the 256 KiB a Map item may hold
 
 
-def _dates(summaries: list[dict]) -> list[dict]:
+def _dates(summaries: list[dict], *, item_rows: int) -> list[dict]:
     """Transform's items: runs of booking dates, each date with the chunks holding it (in order),
-    its rows and totals."""
-    dates: dict[str, dict] = {}
+    its rows and totals; a date larger than ``item_rows`` as several items (``item`` of ``items``)."""
+    dates: dict[str, list[tuple[int, int, CurrencyTotals]]] = {}
     for summary in summaries:
         for booking_date, entry in summary["dates"].items():
-            date = dates.setdefault(
-                booking_date, {"bookingDate": booking_date, "chunks": [], "rows": 0, "totals": CurrencyTotals()}
+            dates.setdefault(booking_date, []).append(
+                (summary["chunk"], entry["rows"], CurrencyTotals.from_dict(entry["totals"]))
             )
-            date["chunks"].append(summary["chunk"])
-            date["rows"] += entry["rows"]
-            date["totals"].merge(CurrencyTotals.from_dict(entry["totals"]))
     items: list[dict] = []
     size = 0
-    for _, date in sorted(dates.items()):
-        entry = {**date, "totals": date["totals"].to_dict()}
+    for booking_date, chunks in sorted(dates.items()):
+        slices = _slices(chunks, item_rows)
+        if len(slices) > 1:
+            date_totals = _merged(totals for _, _, totals in chunks).to_dict()
+            for number, run in enumerate(slices):
+                entry = {**_entry(booking_date, run), "item": number, "items": len(slices), "dateTotals": date_totals}
+                items.append({"dates": [entry], "rows": entry["rows"]})
+            size = ITEM_BYTES  # the next date starts an item of its own
+            continue
+        entry = _entry(booking_date, chunks)
         entry_size = len(json.dumps(entry))
         if (
             not items
-            or items[-1]["rows"] >= ITEM_ROWS
+            or items[-1]["rows"] >= min(ITEM_ROWS, item_rows)
             or len(items[-1]["dates"]) >= ITEM_DATES
             or size + entry_size > ITEM_BYTES
         ):
             items.append({"dates": [], "rows": 0})
             size = 0
         items[-1]["dates"].append(entry)
-        items[-1]["rows"] += date["rows"]
+        items[-1]["rows"] += entry["rows"]
         size += entry_size
     return items
+
+
+def _slices(chunks: list[tuple[int, int, CurrencyTotals]], item_rows: int) -> list[list]:
+    """The date's chunks (in order) cut into runs of at most ``item_rows`` rows; a chunk holding
+    more rows of the date than that is a run of its own (a chunk is bounded by CHUNK_BYTES)."""
+    runs: list[list] = [[]]
+    rows = 0
+    for chunk in chunks:
+        if runs[-1] and rows + chunk[1] > item_rows:
+            runs.append([])
+            rows = 0
+        runs[-1].append(chunk)
+        rows += chunk[1]
+    return runs
+
+
+def _merged(totals) -> CurrencyTotals:
+    merged = CurrencyTotals()
+    for one in totals:
+        merged.merge(one)
+    return merged
+
+
+def _entry(booking_date: str, chunks: list[tuple[int, int, CurrencyTotals]]) -> dict:
+    return {
+        "bookingDate": booking_date,
+        "chunks": [chunk for chunk, _, _ in chunks],
+        "rows": sum(rows for _, rows, _ in chunks),
+        "totals": _merged(totals for _, _, totals in chunks).to_dict(),
+    }

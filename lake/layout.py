@@ -94,7 +94,7 @@ def revalidate_key(job_id: str, plan_id: str) -> str:
 
 
 def dates_key(job_id: str, plan_id: str) -> str:
-    """Transform's items: one object per booking date."""
+    """Transform's items: runs of small booking dates, or one run of a large date's chunks."""
     return f"{plan_prefix(job_id, plan_id)}/dates.json"
 
 
@@ -114,16 +114,29 @@ def quarantine_keys(job_id: str, plan_id: str, chunks: int) -> list[str]:
 
 
 # ------------------------------------------------------------------ curated (ready to publish)
-def curated_rows_key(job_id: str, booking_date: str, part: int) -> str:
-    return f"{CURATED}/{job_id}/{TRANSACTIONS_TABLE}/{PARTITION_KEY}={booking_date}/part-{part:05d}.parquet"
+# A date is written by one transform item or, when large, by several (item 0, 1, ... in chunk order).
+def curated_rows_key(job_id: str, booking_date: str, part: int, item: int = 0) -> str:
+    prefix = f"{CURATED}/{job_id}/{TRANSACTIONS_TABLE}/{PARTITION_KEY}={booking_date}"
+    return f"{prefix}/item-{item:05d}-part-{part:05d}.parquet"
 
 
 def curated_daily_key(job_id: str, booking_date: str) -> str:
     return f"{CURATED}/{job_id}/{DAILY_TOTALS_TABLE}/{PARTITION_KEY}={booking_date}/part-00000.parquet"
 
 
-def curated_index_key(job_id: str, booking_date: str) -> str:
-    return f"{CURATED}/{job_id}/index/{PARTITION_KEY}={booking_date}.json"
+def curated_partial_key(job_id: str, booking_date: str, item: int) -> str:
+    """One item's partial daily totals (sorted exact sums, Arrow IPC), merged into the date's."""
+    return f"{CURATED}/{job_id}/daily-partials/{PARTITION_KEY}={booking_date}/item-{item:05d}.arrow"
+
+
+def curated_index_key(job_id: str, booking_date: str, item: int = 0) -> str:
+    """Written last by an item: what it wrote (its completion marker)."""
+    return f"{CURATED}/{job_id}/index/{PARTITION_KEY}={booking_date}/item-{item:05d}.json"
+
+
+def curated_daily_index_key(job_id: str, booking_date: str) -> str:
+    """Written last by the merge of a date of several items: its daily totals file."""
+    return f"{CURATED}/{job_id}/index/{PARTITION_KEY}={booking_date}/daily.json"
 
 
 # ------------------------------------------------------------------ published

@@ -96,6 +96,7 @@ class ComputeStack(LayerStack):
             "REJECT_THRESHOLD": config.reject_threshold,
             "CHUNK_BYTES": str(throughput.chunk_bytes),
             "DEDUP_PARTITION_RECORDS": str(throughput.dedup_partition_records),
+            "TRANSFORM_ITEM_ROWS": str(throughput.transform_item_rows),
             "MAX_RUNNING_JOBS": str(throughput.max_running_jobs),
             "JOB_LEASE_SECONDS": str(config.job_lease_seconds),
             "CODE_VERSION": code_package.short_hash,

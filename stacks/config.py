@@ -95,6 +95,7 @@ class Throughput:
     map_max_concurrency: int = 10
     chunk_bytes: int = defaults.CHUNK_BYTES
     dedup_partition_records: int = defaults.DEDUP_PARTITION_RECORDS
+    transform_item_rows: int = defaults.TRANSFORM_ITEM_ROWS
     # The concurrency this environment may use in its account and region (None: not checked).
     lambda_concurrency_budget: int | None = None
     throttle_retry_interval_seconds: int = 5
@@ -246,6 +247,7 @@ class PipelineConfig:
             ("MAP_MAX_CONCURRENCY", throughput.map_max_concurrency, 1, 1000),
             ("CHUNK_BYTES", throughput.chunk_bytes, 1, 4 << 30),
             ("DEDUP_PARTITION_RECORDS", throughput.dedup_partition_records, 1, 100_000_000),
+            ("TRANSFORM_ITEM_ROWS", throughput.transform_item_rows, 1, 1_000_000_000),
             ("THROTTLE_RETRY_INTERVAL_SECONDS", throughput.throttle_retry_interval_seconds, 1, 300),
             ("THROTTLE_RETRY_MAX_ATTEMPTS", throughput.throttle_retry_max_attempts, 1, 99),
             ("THROTTLE_RETRY_MAX_DELAY_SECONDS", throughput.throttle_retry_max_delay_seconds, 1, 3600),
@@ -355,6 +357,7 @@ def _throughput(env: Mapping[str, str]) -> Throughput:
                 "map_max_concurrency": _int_env(env, "MAP_MAX_CONCURRENCY"),
                 "chunk_bytes": _int_env(env, "CHUNK_BYTES"),
                 "dedup_partition_records": _int_env(env, "DEDUP_PARTITION_RECORDS"),
+                "transform_item_rows": _int_env(env, "TRANSFORM_ITEM_ROWS"),
                 "lambda_concurrency_budget": _int_env(env, "LAMBDA_CONCURRENCY_BUDGET"),
                 "throttle_retry_interval_seconds": _int_env(env, "THROTTLE_RETRY_INTERVAL_SECONDS"),
                 "throttle_retry_max_attempts": _int_env(env, "THROTTLE_RETRY_MAX_ATTEMPTS"),

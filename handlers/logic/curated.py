@@ -203,6 +203,10 @@ class RowGroupWriter:
 # a group; carries move to the high half after every reduction.
 MAX_GROUP_ROWS = 900_000_000
 _SUM_COLUMNS = ("rows", "debit_high", "debit_low", "credit_high", "credit_low")
+_GROUPS_SCHEMA = pa.schema(
+    [pa.field("account_id", pa.string()), pa.field("currency", pa.string())]
+    + [pa.field(name, pa.int64()) for name in _SUM_COLUMNS]
+)
 _GROUP_KEYS = [("account_id", "ascending"), ("currency", "ascending")]
 
 
@@ -271,31 +275,57 @@ class DailyAggregator:
         """The date's rows of DAILY_TOTALS_SCHEMA, sorted by account_id then currency, as tables
         of exactly ``rows`` rows (the last one shorter; one empty table for a date without rows):
         the amounts of one slice at a time, not of every group at once."""
+        yield from daily_tables(self.groups(), job_id, booking_date, rows=rows)
+
+    def groups(self) -> Iterator[pa.Table]:
+        """The date's summed groups, sorted by (account_id, currency), a range of accounts at a time
+        (nothing for a date without rows); the runs are removed once read."""
         self._reduce_pending()
         if not self.partials and not self._runs:
-            yield DAILY_TOTALS_SCHEMA.empty_table()
             return
         if self._runs:
             if self.partials:
                 self._spill(self._take_partials())
-            ranges = _merge_runs(self._runs)
+            yield from _merge_runs(self._runs)
         else:
-            ranges = iter([self._take_partials()])
-        pending: list[pa.Table] = []
-        pending_rows = 0
-        for groups in ranges:
-            pending.append(groups)
-            pending_rows += groups.num_rows
-            while pending_rows >= rows:
-                table = pa.concat_tables(pending)
-                yield _daily_rows(table.slice(0, rows), job_id, booking_date)
-                rest = table.slice(rows)
-                pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
-        if pending_rows:
-            yield _daily_rows(pa.concat_tables(pending), job_id, booking_date)
+            yield self._take_partials()
         for run in self._runs:
             os.remove(run.path)
         self._runs = []
+
+    def write_partial(self, path: str) -> _Run:
+        """The groups summed so far as one sorted run: an item's partial daily totals, which the
+        date's merge (``merge_partials``) adds up exactly with the other items'."""
+        return _Run.write_stream(path, self.groups())
+
+
+def daily_tables(groups: Iterator[pa.Table], job_id: str, booking_date: date, *, rows: int) -> Iterator[pa.Table]:
+    """Sorted groups as rows of DAILY_TOTALS_SCHEMA in tables of exactly ``rows`` rows (the last one
+    shorter; one empty table when there are none): the amounts of one slice at a time."""
+    empty = True
+    for table in _rebatch(groups, rows):
+        empty = False
+        yield _daily_rows(table, job_id, booking_date)
+    if empty:
+        yield DAILY_TOTALS_SCHEMA.empty_table()
+
+
+def _rebatch(tables, rows: int) -> Iterator[pa.Table]:
+    """The tables' rows in order as tables of exactly ``rows`` rows, the last one shorter."""
+    pending: list[pa.Table] = []
+    pending_rows = 0
+    for table in tables:
+        if not table.num_rows:
+            continue
+        pending.append(table)
+        pending_rows += table.num_rows
+        while pending_rows >= rows:
+            joined = pa.concat_tables(pending)
+            yield joined.slice(0, rows).combine_chunks()
+            rest = joined.slice(rows)
+            pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+    if pending_rows:
+        yield pa.concat_tables(pending).combine_chunks()
 
 
 _RUN_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # fast; runs of a big date then take less /tmp
@@ -311,11 +341,22 @@ class _Run:
 
     @classmethod
     def write(cls, path: str, groups: pa.Table) -> _Run:
-        firsts = []
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, groups.schema, options=_RUN_OPTIONS) as writer:
-            for batch in groups.to_batches(max_chunksize=RUN_BATCH_ROWS):
-                writer.write_batch(batch)
-                firsts.append(batch.column("account_id")[0].as_py())
+        return cls.write_stream(path, [groups])
+
+    @classmethod
+    def write_stream(cls, path: str, tables: Iterator[pa.Table] | list[pa.Table]) -> _Run:
+        """Sorted groups, in order, as batches of exactly RUN_BATCH_ROWS (the last one shorter)."""
+        firsts: list[str] = []
+        writer = None
+        with pa.OSFile(path, "wb") as sink:
+            for table in _rebatch(tables, RUN_BATCH_ROWS):
+                if writer is None:
+                    writer = pa.ipc.new_file(sink, table.schema, options=_RUN_OPTIONS)
+                writer.write_table(table)  # one chunk: one batch
+                firsts.append(table.column("account_id")[0].as_py())
+            if writer is None:
+                writer = pa.ipc.new_file(sink, _GROUPS_SCHEMA, options=_RUN_OPTIONS)
+            writer.close()
         return cls(path, firsts)
 
     def between(self, reader: pa.ipc.RecordBatchFileReader, low: str | None, high: str | None) -> Iterator[pa.Table]:
@@ -457,9 +498,10 @@ FILE_ROWS = 8 * ROW_GROUP_ROWS  # about 100 MB of Parquet: large enough for Athe
 @dataclass
 class DateOutput:
     files: list[tuple[str, int]]  # (local Parquet path, rows), in order
-    daily_path: str
-    daily_rows: int
+    daily_path: str  # the daily totals' Parquet, or with ``partial`` the item's sorted run (Arrow IPC)
+    daily_rows: int  # rows of the daily totals, or (account, currency) groups of the partial run
     totals: dict[str, tuple[int, int]]  # currency -> (rows, unsigned minor units)
+    firsts: list[str] | None = None  # a partial run's batch-first accounts (what the merge seeks by)
 
 
 def write_date(
@@ -469,10 +511,12 @@ def write_date(
     booking_date: str,
     directory: str,
     on_file: Callable[[str, int], None] | None = None,
+    partial: bool = False,
 ) -> DateOutput:
     """The date's transactions (from the chunks' parts, in order) and its daily totals. Each
     transactions file is handed to ``on_file`` (path, rows) as soon as it is complete, so that it
-    can leave the disk before the next one is written."""
+    can leave the disk before the next one is written. With ``partial`` (one of several items of a
+    date) the daily totals are left as one sorted run of exact sums, for ``merge_partials``."""
     files: list[tuple[str, int]] = []
     aggregator = DailyAggregator(directory)
     totals: dict[str, tuple[int, int]] = {}
@@ -513,13 +557,61 @@ def write_date(
         if writer is not None:  # after an error: the file is closed, not handed on
             writer.close()
     pa.default_memory_pool().release_unused()  # the transactions' buffers, before the totals' texts
+    if partial:
+        run = aggregator.write_partial(os.path.join(directory, "daily_partial.arrow"))
+        return DateOutput(
+            files=files, daily_path=run.path, daily_rows=_run_rows(run.path), totals=totals, firsts=run.firsts
+        )
     daily_path = os.path.join(directory, "daily_totals.parquet")
+    daily_rows = write_daily(aggregator.groups(), job_id=job_id, booking_date=booking_date, path=daily_path)
+    return DateOutput(files=files, daily_path=daily_path, daily_rows=daily_rows, totals=totals)
+
+
+def write_daily(groups: Iterator[pa.Table], *, job_id: str, booking_date: str, path: str) -> int:
+    """Sorted, summed groups as the date's daily totals Parquet; its rows. The bytes depend only on
+    the groups, not on how they were cut into ranges."""
     daily_rows = 0
-    with pq.ParquetWriter(daily_path, DAILY_TOTALS_SCHEMA, **PARQUET_OPTIONS) as daily:
-        for table in aggregator.results(job_id, date.fromisoformat(booking_date), rows=DAILY_ROW_GROUP_ROWS):
+    with pq.ParquetWriter(path, DAILY_TOTALS_SCHEMA, **PARQUET_OPTIONS) as daily:
+        for table in daily_tables(groups, job_id, date.fromisoformat(booking_date), rows=DAILY_ROW_GROUP_ROWS):
             daily.write_table(table, row_group_size=DAILY_ROW_GROUP_ROWS)
             daily_rows += table.num_rows
-    return DateOutput(files=files, daily_path=daily_path, daily_rows=daily_rows, totals=totals)
+    return daily_rows
+
+
+def _run_rows(path: str) -> int:
+    with pa.OSFile(path, "rb") as source:
+        reader = pa.ipc.open_file(source)
+        return sum(reader.get_batch(n).num_rows for n in range(reader.num_record_batches))
+
+
+def merge_partials(
+    runs: list[tuple[str, list[str]]], *, job_id: str, booking_date: str, path: str
+) -> tuple[int, dict[str, tuple[int, int]]]:
+    """The daily totals of a date written as several items: the items' partial runs (path, batch-first
+    accounts) summed exactly, one range of accounts at a time (memory about MERGE_ROWS groups, as
+    for one item's own runs), into the bytes one item writes. Returns the rows written and, per
+    currency, the rows and unsigned minor units the totals hold (for the date's reconciliation)."""
+    checked: dict[str, tuple[int, int]] = {}
+
+    def counted(ranges: Iterator[pa.Table]) -> Iterator[pa.Table]:
+        for groups in ranges:
+            for currency, rows, minor in _currency_minor(groups):
+                before = checked.get(currency, (0, 0))
+                checked[currency] = (before[0] + rows, before[1] + minor)
+            yield groups
+
+    ranges = _merge_runs([_Run(run_path, firsts) for run_path, firsts in runs]) if runs else iter(())
+    rows = write_daily(counted(ranges), job_id=job_id, booking_date=booking_date, path=path)
+    return rows, checked
+
+
+def _currency_minor(groups: pa.Table) -> Iterator[tuple[str, int, int]]:
+    """Per currency of summed groups: rows and debit + credit minor units (Python integers: exact)."""
+    for currency in pc.unique(groups.column("currency")).to_pylist():
+        mine = groups.filter(pc.equal(groups.column("currency"), currency))
+        halves = {name: int(pc.sum(mine.column(name)).as_py() or 0) for name in _SUM_COLUMNS}
+        minor = (halves["debit_high"] + halves["credit_high"]) * SPLIT + halves["debit_low"] + halves["credit_low"]
+        yield currency, halves["rows"], minor
 
 
 def transaction_rows(normalised: pa.Table, job_id: str) -> pa.Table:

@@ -34,6 +34,7 @@ def aws_env(monkeypatch, tmp_path):
         "ENVIRONMENT_SUFFIX": "test",
         "CHUNK_BYTES": str(128 << 20),
         "DEDUP_PARTITION_RECORDS": "4000000",
+        "TRANSFORM_ITEM_ROWS": "25000000",
         "MAX_RUNNING_JOBS": "4",
         "JOB_LEASE_SECONDS": "1800",
         "POWERTOOLS_TRACE_DISABLED": "1",
@@ -76,27 +77,11 @@ def aws(aws_env):
 
 def create_tables(s3, bucket: str = BUCKET) -> None:
     """The published Iceberg tables, registered as the storage layer registers them."""
-    from lake import iceberg, layout, schema
+    from tests.tables import register_tables
 
-    boto3.client("glue").create_database(DatabaseInput={"Name": DATABASE})
-    for table in schema.TABLES:
-        location = f"s3://{bucket}/{layout.table_prefix(table.name)}"
-        key = iceberg.first_metadata_key(table, environment="test")
-        s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=iceberg.first_metadata(table=table, location=location, environment="test").encode(),
-            ChecksumAlgorithm="SHA256",
-        )
-        boto3.client("glue").create_table(
-            DatabaseName=DATABASE,
-            TableInput={
-                "Name": table.name,
-                "TableType": "EXTERNAL_TABLE",
-                "Parameters": iceberg.glue_parameters(f"s3://{bucket}/{key}"),
-                "StorageDescriptor": {"Location": location},
-            },
-        )
+    glue = boto3.client("glue")
+    glue.create_database(DatabaseInput={"Name": DATABASE})
+    register_tables(s3=s3, glue=glue, bucket=bucket, database=DATABASE, environment="test")
 
 
 def create_jobs_table() -> None:
