@@ -20,7 +20,8 @@ from local_emu_helpers import REGION
 from handlers.dal import ledger
 from handlers.dal.clients import reset_clients
 from handlers.logic.curated import TRANSACTION_SCHEMA
-from lake import iceberg, layout, schema
+from lake import layout, schema
+from tests.tables import register_tables
 
 ROWS_PER_JOB = 7
 DAY = date(2024, 3, 1)
@@ -43,24 +44,10 @@ def lake(emulator, monkeypatch):
     bucket, database = f"ledger-{suffix}", f"ledger_{suffix}"
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    boto3.client("glue").create_database(DatabaseInput={"Name": database})
-    table = schema.TRANSACTIONS
-    location = f"s3://{bucket}/{layout.table_prefix(table.name)}"
-    key = iceberg.first_metadata_key(table, environment=suffix)
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=iceberg.first_metadata(table=table, location=location, environment=suffix).encode(),
-        ChecksumAlgorithm="SHA256",
-    )
-    boto3.client("glue").create_table(
-        DatabaseName=database,
-        TableInput={
-            "Name": table.name,
-            "TableType": "EXTERNAL_TABLE",
-            "Parameters": iceberg.glue_parameters(f"s3://{bucket}/{key}"),
-            "StorageDescriptor": {"Location": location},
-        },
+    glue = boto3.client("glue")
+    glue.create_database(DatabaseInput={"Name": database})
+    register_tables(
+        s3=s3, glue=glue, bucket=bucket, database=database, environment=suffix, tables=(schema.TRANSACTIONS,)
     )
     yield bucket, database
     ledger.reset()
