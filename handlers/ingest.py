@@ -154,6 +154,11 @@ def _check_existing(
             f"job {job_id} is already registered with another source ({(existing.get('source') or {}).get('key')}, "
             f'ETag {(existing.get("source") or {}).get("etag")}); use a new jobId or pass "force": true'
         )
+    if status == jobflow.SUPERSEDED:  # forced or not: loading it again would book its rows beside its correction's
+        raise JobConflictError(
+            f"job {job_id} was replaced by job {existing.get('supersededBy')}; "
+            "send a correction of that job (--replaces) instead"
+        )
     if request.force:
         return None
     if status in jobflow.FINISHED_STATUSES:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from handlers.config import Settings, get_settings
-from handlers.dal import jobs
+from handlers.dal import corrections, jobs
 from handlers.errors import InvalidInputError, JobConflictError, JobNotFoundError, JobStateError
 from handlers.observability import count, logger, metrics, tracer
 
@@ -31,7 +31,10 @@ REJECTED = "REJECTED"
 # a row's DUPLICATE_ID: a job is RESENT, a start is a DUPLICATE.
 RESENT = "RESENT"
 FAILED = "FAILED"
-FINISHED_STATUSES = (LOADED, REJECTED, RESENT)
+# Replaced by a correction that names it (handlers/dal/corrections.py): its rows are gone from the
+# tables. It still holds its file's content: the same bytes again are RESENT, naming it.
+SUPERSEDED = corrections.SUPERSEDED
+FINISHED_STATUSES = (LOADED, REJECTED, RESENT, SUPERSEDED)
 RUNNING_STATUSES = (ADMITTED, RECEIVED, VALIDATED)
 # A job that ended so no longer holds its file's content (handlers/dal/jobs.py's source markers):
 # a new job with the same bytes takes the content over. A job loaded, queued or running holds it.

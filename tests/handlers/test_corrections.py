@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from handlers.dal import ledger
-from handlers.errors import InvalidInputError
+from handlers.errors import InvalidInputError, JobConflictError
 from tests.handlers.conftest import (
     BUCKET,
     DATABASE,
@@ -96,3 +96,13 @@ def test_an_upload_names_the_job_it_replaces_in_its_metadata(aws):
     assert run_chain(event)[-1]["status"] == "LOADED"
     assert get_job("d3")["status"] == "SUPERSEDED"
     assert {r["job_id"] for r in _rows("transactions")} == {"d3-fix"}
+
+
+def test_a_superseded_job_is_not_run_again_even_forced(aws):
+    broken, fixed = _broken_then_fixed()
+    original = put_incoming(aws, job_id="d4", body=broken)
+    run_chain(original)
+    run_chain({**put_incoming(aws, job_id="d4-fix", body=fixed, name="f.csv"), "replaces": "d4"})
+    with pytest.raises(JobConflictError, match="job d4 was replaced by job d4-fix"):
+        run_chain({**original, "force": True})
+    assert {r["job_id"] for r in _rows("transactions")} == {"d4-fix"}
