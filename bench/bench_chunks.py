@@ -15,6 +15,8 @@ peak RSS (VmHWM: the rusage of a child spawned by vfork starts at its parent's p
 * the same chunk work on the last chunk of a small and of a large file (flat memory);
 * transform of one booking date of the small and of the large file, from every chunk's part of it
   (flat memory: the date's daily totals are merged from sorted runs on disk);
+* the large file's date as several transform items (runs of its chunks' parts; the slowest item's
+  time and memory), then the merge of their partial daily totals;
 * the duplicate step on one id partition of 1 and of 4 million occurrences (bounded by partition);
 * `pipeline validate --jobs 1` and `--jobs 2` on the 1 GB file, twice in turn, with the reports compared;
 * a model of a 500 GB day from the per-chunk figures.
@@ -115,8 +117,9 @@ def _stage(path: str, work: str) -> dict:
     job = validate_file(path=path, fmt="csv", directory=work, jobs=2)
     day = min(day for result in job.chunks for day in result.dates)
     parts = [result.dates[day]["path"] for result in job.chunks if day in result.dates]
-    rows = sum(result.dates[day]["rows"] for result in job.chunks if day in result.dates)
-    Path(work, "date.json").write_text(json.dumps({"day": day, "parts": parts, "rows": rows}))
+    part_rows = [result.dates[day]["rows"] for result in job.chunks if day in result.dates]
+    rows = sum(part_rows)
+    Path(work, "date.json").write_text(json.dumps({"day": day, "parts": parts, "rows": rows, "partRows": part_rows}))
     return {"chunks": len(job.chunks)}
 
 
@@ -137,6 +140,91 @@ def _date(work: str) -> dict:
     )
     assert sum(count for _, count in result.files) == staged["rows"], "transform lost rows"
     return {"seconds": time.perf_counter() - started, "rows": staged["rows"], "groups": result.daily_rows}
+
+
+def _item(work: str, first: int, end: int, number: int) -> dict:
+    """One transform item of a date of several: parts [first, end) of the date, its files and its
+    partial daily totals (a sorted run, kept in ``work`` for _merge)."""
+    from handlers.logic import curated
+
+    staged = json.loads(Path(work, "date.json").read_text())
+    out = os.path.join(work, f"item-{number:05d}")
+    os.makedirs(out)
+    started = time.perf_counter()
+    result = curated.write_date(
+        parts=staged["parts"][first:end],
+        job_id="bench",
+        booking_date=staged["day"],
+        directory=out,
+        on_file=lambda path, _: os.remove(path),
+        partial=True,
+    )
+    seconds = time.perf_counter() - started
+    Path(out, "firsts.json").write_text(json.dumps({"path": result.daily_path, "firsts": result.firsts}))
+    return {"seconds": seconds, "rows": sum(count for _, count in result.files), "groups": result.daily_rows}
+
+
+def _merge(work: str, items: int) -> dict:
+    """The date's merge: every item's partial run summed into the daily totals."""
+    from handlers.logic import curated
+
+    staged = json.loads(Path(work, "date.json").read_text())
+    runs = [json.loads(Path(work, f"item-{n:05d}", "firsts.json").read_text()) for n in range(items)]
+    started = time.perf_counter()
+    rows, _ = curated.merge_partials(
+        [(run["path"], run["firsts"]) for run in runs],
+        job_id="bench",
+        booking_date=staged["day"],
+        path=os.path.join(work, "merged-daily.parquet"),
+    )
+    partial_bytes = sum(os.path.getsize(run["path"]) for run in runs)
+    return {"seconds": time.perf_counter() - started, "groups": rows, "partial_bytes": partial_bytes}
+
+
+def date_items(path: str, items: int, emit) -> None:
+    """One date of the file as ``items`` transform items (runs of its chunks' parts), each in its own
+    process, then the merge; against the date as one item."""
+    from lake.defaults import TRANSFORM_ITEM_ROWS
+
+    with tempfile.TemporaryDirectory() as staged:
+        stage = run_child("stage", path, staged)
+        whole = run_child("date", staged)
+        part_rows = json.loads(Path(staged, "date.json").read_text())["partRows"]
+        bounds = [round(n * len(part_rows) / items) for n in range(items + 1)]
+        runs = [
+            run_child("item", staged, first, end, number)
+            for number, (first, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        ]
+        merged = run_child("merge", staged, items)
+    slowest = max(runs, key=lambda run: run["seconds"])
+    emit(
+        f"| one date as {items} items (runs of its {stage['chunks']} chunks' parts) | rows | "
+        "daily totals rows | seconds | peak RSS MB |"
+    )
+    emit("|---|---:|---:|---:|---:|")
+    emit(
+        f"| the date as one item | {whole['rows']:,} | {whole['groups']:,} | {whole['seconds']:.2f} | "
+        f"{whole['peak_rss_mb']:.0f} |"
+    )
+    for number, run in enumerate(runs):
+        mark = " (the slowest)" if run is slowest else ""
+        emit(
+            f"| item {number}{mark} | {run['rows']:,} | {run['groups']:,} partial | {run['seconds']:.2f} | "
+            f"{run['peak_rss_mb']:.0f} |"
+        )
+    emit(
+        f"| merge of the {items} partial runs ({merged['partial_bytes'] / 1e6:.0f} MB) | | {merged['groups']:,} | "
+        f"{merged['seconds']:.2f} | {merged['peak_rss_mb']:.0f} |"
+    )
+    per_row = slowest["seconds"] / slowest["rows"]
+    per_group = merged["seconds"] / max(1, merged["groups"])
+    emit()
+    emit(
+        f"An item of the default `TRANSFORM_ITEM_ROWS` = {TRANSFORM_ITEM_ROWS:,} rows at the slowest item's "
+        f"{per_row * 1e6:.2f} us a row: {TRANSFORM_ITEM_ROWS * per_row:.0f} s of transform's 900 s. The merge at "
+        f"{per_group * 1e6:.2f} us a group and {merged['partial_bytes'] / max(1, sum(r['groups'] for r in runs)):.0f} "
+        "bytes of partial run a group on /tmp."
+    )
 
 
 def _kernels(path: str, start: int, end: int, work: str) -> dict:
@@ -264,6 +352,10 @@ def measure(mode: str, args: list[str]) -> dict:
         return _stage(args[0], args[1])
     if mode == "date":
         return _date(args[0])
+    if mode == "item":
+        return _item(args[0], int(args[1]), int(args[2]), int(args[3]))
+    if mode == "merge":
+        return _merge(args[0], int(args[1]))
     if mode == "plan":
         started = time.perf_counter()
         plan = _plan(args[0], int(args[1]))
@@ -339,6 +431,10 @@ def main() -> int:
     parser.add_argument("--markdown-out", default=None)
     parser.add_argument("--sizes-mb", default="200,1000,2000", help="small, jobs, large file sizes in MB")
     parser.add_argument("--chunk-mib", type=int, default=128)
+    parser.add_argument(
+        "--date-items", type=int, default=4, help="transform items one date of the large file is cut into"
+    )
+    parser.add_argument("--only-date-items", action="store_true", help="only the row of one date as several items")
     parser.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -350,6 +446,12 @@ def main() -> int:
     work = args.work_dir or tempfile.mkdtemp(prefix="bench-chunks-")
     os.makedirs(work, exist_ok=True)
     files = {}
+    if args.only_date_items:
+        path = os.path.join(work, f"daily-{large_mb:g}MB.csv")
+        if not os.path.exists(path):
+            write_bulk(Path(path), size_mb=large_mb, days=3)
+        date_items(path, args.date_items, print)
+        return 0
     for size in (small_mb, jobs_mb, large_mb):
         path = os.path.join(work, f"daily-{size:g}MB.csv")
         if not os.path.exists(path):
@@ -419,6 +521,8 @@ def main() -> int:
             date = run_child("date", staged)
         figures = f"{date['rows']:,} | {date['groups']:,} | {date['seconds']:.2f} | {date['peak_rss_mb']:.0f}"
         emit(f"| {size:g} MB file | {figures} |")
+    emit()
+    date_items(files[large_mb], args.date_items, emit)
     emit()
 
     emit("| duplicate step, one id partition | chunks | seconds | peak RSS MB |")

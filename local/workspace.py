@@ -33,6 +33,7 @@ LOCAL_SETTINGS = {
     "RETRY_INTERVAL_SECONDS": "1",
     "CHUNK_BYTES": str(256 << 10),
     "DEDUP_PARTITION_RECORDS": "10000",
+    "TRANSFORM_ITEM_ROWS": "3000",  # a one-date file of 9,000 rows is several transform items
     "MAX_RUNNING_JOBS": "2",
     "MAP_MAX_CONCURRENCY": "3",
     "THROTTLE_RETRY_INTERVAL_SECONDS": "1",

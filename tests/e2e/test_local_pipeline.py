@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from handlers.logic.curated import arrow_schema
@@ -238,6 +239,45 @@ def test_a_transient_fault_in_one_chunk_is_retried(target: Target, tmp_path: Pat
     job, deployment = run_job(_upload(sample))
     assert job["status"] == "LOADED" and int(job["plan"]["chunks"]) > 1
     assert_reconciled(target, job, deployment)
+
+
+def test_one_booking_date_of_several_transform_items_loads_whole(target: Target, tmp_path: Path) -> None:
+    """A file of one booking date, larger than the local TRANSFORM_ITEM_ROWS: several transform
+    items, one of which fails once and is retried alone; the date loads every row in source order
+    and one daily totals row per account and currency."""
+    sample = write_transactions(tmp_path / "one-date.csv", rows=9000, days=1, seed=31)
+    target.emulator.inject(f"pipeline-transform-{SUFFIX}", "Lambda.ServiceException", times=1)
+    try:
+        job, deployment = run_job(_upload(sample))
+    finally:
+        target.emulator.clear_faults()
+    assert job["status"] == "LOADED" and job["counts"]["loaded"] + job["counts"]["rejected"] == 9000
+    assert_reconciled(target, job, deployment)
+    s3, job_id, plan_id = target.client("s3"), job["jobId"], job["plan"]["planId"]
+    items = json.loads(
+        s3.get_object(Bucket=deployment.work_bucket, Key=layout.dates_key(job_id, plan_id))["Body"].read()
+    )
+    ((day,),) = {tuple(entry["bookingDate"] for entry in item["dates"]) for item in items}
+    assert len(items) >= 2 and [item["dates"][0]["item"] for item in items] == list(range(len(items)))
+    for number in range(len(items)):  # every item written once: the failed one retried, none redone
+        key = layout.curated_index_key(job_id, day, number)
+        versions = s3.list_object_versions(Bucket=deployment.work_bucket, Prefix=key).get("Versions", [])
+        assert len([v for v in versions if v["Key"] == key]) == 1, key
+    manifest = json.loads(s3.get_object(Bucket=deployment.bucket, Key=layout.manifest_key(job_id))["Body"].read())
+    lines = [
+        line
+        for entry in manifest["files"]  # the date's files in their published order
+        for line in pq.read_table(
+            pa.BufferReader(s3.get_object(Bucket=deployment.bucket, Key=entry["key"])["Body"].read())
+        )
+        .column("source_line")
+        .to_pylist()
+    ]
+    assert len(lines) == job["counts"]["loaded"] and lines == sorted(set(lines))  # every row, in source order
+    daily = published_table(deployment, schema.DAILY_TOTALS.name).scan(row_filter=f"job_id = '{job_id}'").to_arrow()
+    groups = list(zip(daily.column("account_id").to_pylist(), daily.column("currency").to_pylist(), strict=True))
+    assert len(groups) == len(set(groups))  # the items' partial sums merged: one row a group
+    assert sum(daily.column("row_count").to_pylist()) == job["counts"]["loaded"]
 
 
 def test_a_chunk_that_fails_for_good_fails_the_job_then_a_rerun_completes_it(
