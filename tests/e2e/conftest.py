@@ -6,8 +6,9 @@ own workspace and emulator (local/workspace.py); a module of a group that shares
 asks for `deployed`, and the group's `e2e` environment is deployed on its first use:
 
 * "main" (test_local_pipeline.py): the pipeline's scenarios; the test marked `last` destroys it.
-* "capacity" (test_burst.py, test_iam_denials.py): the burst, then the denial suite, which only
-  reads the deployment. Apart from "main", so the burst runs beside the pipeline's scenarios.
+* "capacity" (test_audit.py, test_burst.py, test_iam_denials.py): the duplicate audit (two jobs
+  of its own dates), the burst, then the denial suite, which only reads the deployment. Apart from
+  "main", so the burst runs beside the pipeline's scenarios.
 
 A group that needs environments of its own (test_environments.py) starts its emulator itself.
 """
