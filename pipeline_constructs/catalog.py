@@ -32,8 +32,9 @@ from lake import iceberg, layout, schema
 from pipeline_constructs.framework import Construct, TerraformResourceLifecycle
 
 ATHENA_ENGINE = "Athena engine version 3"
-# What a commit of pyiceberg rewrites on the Glue table (its metadata location, its columns).
-COMMITTED_FIELDS = ["parameters", "storage_descriptor"]
+# What a commit of pyiceberg rewrites on the Glue table: its metadata location, its columns, and the
+# description, which its UpdateTable leaves out (Glue replaces the whole table input).
+COMMITTED_FIELDS = ["parameters", "storage_descriptor", "description"]
 # Files in a table's location that no snapshot names (a commit that lost its race, a crashed load)
 # are deleted after this many days: longer than any load runs.
 ORPHAN_FILE_DAYS = 3
@@ -51,6 +52,7 @@ class DataCatalog(Construct):
         results_bucket_name: str,
         kms_key_arn: str,
         bytes_scanned_cutoff: int,
+        audit_bytes_scanned_cutoff: int,
         environment: str,
         optimizer_role_arn: str,
         snapshot_retention_days: int,
@@ -74,20 +76,44 @@ class DataCatalog(Construct):
                 location=f"s3://{bucket_name}/{layout.table_prefix(name)}/data",
                 retention_days=snapshot_retention_days,
             )
-        self.workgroup = AthenaWorkgroup(
-            self,
+        results = f"s3://{results_bucket_name}/{layout.ATHENA_RESULTS}"
+        self.workgroup = self._workgroup(
             "workgroup",
             name=workgroup_name,
             description="Queries of the pipeline's tables: results encrypted, bytes scanned capped",
+            cutoff=bytes_scanned_cutoff,
+            results=f"{results}/",
+            kms_key_arn=kms_key_arn,
+            force_destroy=force_destroy,
+        )
+        # The daily duplicate audit reads a whole booking date: its own limit, its own results.
+        self.audit_workgroup = self._workgroup(
+            "audit-workgroup",
+            name=f"{workgroup_name}-audit",
+            description="The daily duplicate audit's queries: a whole booking date, two columns",
+            cutoff=audit_bytes_scanned_cutoff,
+            results=f"{results}/audit/",
+            kms_key_arn=kms_key_arn,
+            force_destroy=force_destroy,
+        )
+
+    def _workgroup(
+        self, id_: str, *, name: str, description: str, cutoff: int, results: str, kms_key_arn: str, force_destroy: bool
+    ) -> AthenaWorkgroup:
+        return AthenaWorkgroup(
+            self,
+            id_,
+            name=name,
+            description=description,
             force_destroy=force_destroy or None,
             configuration=AthenaWorkgroupConfiguration(
                 enforce_workgroup_configuration=True,
                 publish_cloudwatch_metrics_enabled=True,
-                bytes_scanned_cutoff_per_query=bytes_scanned_cutoff,
+                bytes_scanned_cutoff_per_query=cutoff,
                 # Iceberg tables, time travel and MERGE need engine version 3.
                 engine_version=AthenaWorkgroupConfigurationEngineVersion(selected_engine_version=ATHENA_ENGINE),
                 result_configuration=AthenaWorkgroupConfigurationResultConfiguration(
-                    output_location=f"s3://{results_bucket_name}/{layout.ATHENA_RESULTS}/",
+                    output_location=results,
                     encryption_configuration=AthenaWorkgroupConfigurationResultConfigurationEncryptionConfiguration(
                         encryption_option="SSE_KMS", kms_key_arn=kms_key_arn
                     ),

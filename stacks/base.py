@@ -94,7 +94,9 @@ class LayerStack(TerraformStack):
             secret_key="test",  # noqa: S106 - the local emulator's fixed fake credentials
             skip_credentials_validation=True,
             skip_metadata_api_check="true",
-            skip_requesting_account_id=True,
+            # Asked of the emulator's STS: a provider that does not know its account reads a rule naming
+            # a security group of its own account as "<account>/sg-..." and plans to change it every time.
+            skip_requesting_account_id=False,
             s3_use_path_style=True,
             endpoints=[AwsProviderEndpoints(**{_python_name(service): endpoint for service in _LOCAL_SERVICES})],
         )

@@ -117,6 +117,9 @@ class Monitoring:
     # (a re-send needs no action, and how many are usual depends on the producers).
     resend_alarm_per_day: int = 0
     athena_bytes_scanned_cutoff: int = 10 << 30
+    # The daily duplicate audit's own workgroup: it reads two columns of a whole booking date
+    # (69-266 GB at 500 GB a day, docs/operations.md), far past the analysts' 10 GiB guard.
+    audit_bytes_scanned_cutoff: int = 1 << 40
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,6 +256,9 @@ class PipelineConfig:
             ("THROTTLE_RETRY_MAX_DELAY_SECONDS", throughput.throttle_retry_max_delay_seconds, 1, 3600),
             ("DRAIN_EVERY_MINUTES", throughput.drain_every_minutes, 1, 1440),
             ("EXPECTED_FILE_EVERY_HOURS", self.monitoring.expected_file_every_hours, 1, 168),
+            # Athena's BytesScannedCutoffPerQuery starts at 10 MB.
+            ("ATHENA_BYTES_SCANNED_CUTOFF", self.monitoring.athena_bytes_scanned_cutoff, 10_000_000, 2**63 - 1),
+            ("AUDIT_BYTES_SCANNED_CUTOFF", self.monitoring.audit_bytes_scanned_cutoff, 10_000_000, 2**63 - 1),
             ("REJECT_RATE_ALARM_PERCENT", self.monitoring.reject_rate_alarm_percent, 1, 100),
         ):
             _check(low <= value <= high, setting, value, f"a whole number from {low} to {high}")
@@ -376,6 +382,7 @@ def _monitoring(env: Mapping[str, str]) -> Monitoring:
                 "reject_rate_alarm_percent": _int_env(env, "REJECT_RATE_ALARM_PERCENT"),
                 "resend_alarm_per_day": _int_env(env, "RESEND_ALARM_PER_DAY"),
                 "athena_bytes_scanned_cutoff": _int_env(env, "ATHENA_BYTES_SCANNED_CUTOFF"),
+                "audit_bytes_scanned_cutoff": _int_env(env, "AUDIT_BYTES_SCANNED_CUTOFF"),
             }
         )
     )

@@ -111,7 +111,7 @@ class OrchestrationStack(LayerStack):
             account_id=self.account_id,
             database=self.imported(parameters.GLUE_DATABASE),
             table=schema.TRANSACTIONS.name,
-            workgroup=self.imported(parameters.ATHENA_WORKGROUP),
+            workgroup=self.imported(parameters.AUDIT_WORKGROUP),
             data_bucket_arn=self.imported(parameters.BUCKET_ARN),
             work_bucket_arn=work_bucket_arn,
             kms_key_arn=kms_key_arn,

@@ -32,6 +32,7 @@ KMS_KEY_ARN = "kms-key-arn"
 ALERT_TOPIC_ARN = "alert-topic-arn"
 GLUE_DATABASE = "glue-database"
 ATHENA_WORKGROUP = "athena-workgroup"
+AUDIT_WORKGROUP = "audit-workgroup"
 
 
 def function_arn(function: str) -> str:

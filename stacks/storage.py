@@ -125,6 +125,7 @@ class StorageStack(LayerStack):
             results_bucket_name=self.work.name,
             kms_key_arn=self.key.arn,
             bytes_scanned_cutoff=config.monitoring.athena_bytes_scanned_cutoff,
+            audit_bytes_scanned_cutoff=config.monitoring.audit_bytes_scanned_cutoff,
             environment=config.environment_suffix,
             optimizer_role_arn=self._table_optimizer_role(database_name).arn,
             snapshot_retention_days=config.lifecycle.snapshot_retention_days,
@@ -141,6 +142,9 @@ class StorageStack(LayerStack):
             parameters.GLUE_DATABASE, catalog.database.name, description="Glue database of the published tables"
         )
         self.export(parameters.ATHENA_WORKGROUP, catalog.workgroup.name, description="Athena workgroup for the tables")
+        self.export(
+            parameters.AUDIT_WORKGROUP, catalog.audit_workgroup.name, description="Athena workgroup of the daily audit"
+        )
 
     def _table_optimizer_role(self, database_name: str) -> IamRole:
         """The role Glue's table optimizers run as (Glue's "table optimization prerequisites"): the

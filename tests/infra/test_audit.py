@@ -12,7 +12,7 @@ from tests.infra.synth import Synth
 
 KMS_KEY = "${data.aws_ssm_parameter.import-kms-key-arn.value}"
 DATABASE = "${data.aws_ssm_parameter.import-glue-database.value}"
-WORKGROUP = "${data.aws_ssm_parameter.import-athena-workgroup.value}"
+WORKGROUP = "${data.aws_ssm_parameter.import-audit-workgroup.value}"  # its own limit: a whole date
 DATA_BUCKET = "${data.aws_ssm_parameter.import-bucket-arn.value}"
 WORK_BUCKET = "${data.aws_ssm_parameter.import-work-bucket-arn.value}"
 

@@ -315,6 +315,7 @@ KEY_ARGUMENTS = {
     "partition": 10**5 - 1,
     "table": max((table.name for table in schema.TABLES), key=len),
     "name": "part-99999",  # a data file's own name under its job and plan (table_data_key)
+    "item": 10**5 - 1,  # a transform item of a booking date (TRANSFORM_ITEM_ROWS)
 }
 
 

@@ -114,3 +114,29 @@ def test_no_object_lock_outside_production(synthesized: Synth) -> None:
 
 def test_dev_buckets_can_be_destroyed_with_their_data(synthesized: Synth) -> None:
     assert all(b["force_destroy"] is True for b in synthesized.resources("storage", "aws_s3_bucket").values())
+
+
+def test_iceberg_tables_are_declared_with_their_first_metadata_and_optimizers(synthesized: Synth) -> None:
+    tables = {t["name"]: t for t in synthesized.resources("storage", "aws_glue_catalog_table").values()}
+    assert sorted(tables) == ["daily_totals", "job_quality", "transactions"]
+    for name, table in tables.items():
+        assert table["parameters"]["table_type"] == "ICEBERG"
+        assert table["parameters"]["metadata_location"].endswith(".metadata.json"), name
+        # What pyiceberg's commits rewrite: a plan after loads must not undo them.
+        assert table["lifecycle"]["ignore_changes"] == ["parameters", "storage_descriptor", "description"]
+        assert "partition_keys" not in table  # Iceberg partitions itself
+    optimizers = synthesized.resources("storage", "aws_glue_catalog_table_optimizer").values()
+    kinds = sorted((o["table_name"], o["type"]) for o in optimizers)
+    assert [k for k in kinds if "transactions" in k[0]] == [
+        ("${aws_glue_catalog_table.catalog_table-transactions_57840EC1.name}", kind)
+        for kind in ("compaction", "orphan_file_deletion", "retention")
+    ]
+    for optimizer in optimizers:
+        (configuration,) = optimizer["configuration"]
+        assert configuration["enabled"] is True and configuration["role_arn"]
+        if optimizer["type"] == "retention":
+            (retention,) = configuration["retention_configuration"][0]["iceberg_configuration"]
+            assert retention["snapshot_retention_period_in_days"] == 90
+        if optimizer["type"] == "orphan_file_deletion":
+            (orphans,) = configuration["orphan_file_deletion_configuration"][0]["iceberg_configuration"]
+            assert orphans["location"].endswith("/data")  # not the files published before the ledger
