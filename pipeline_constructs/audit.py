@@ -39,7 +39,14 @@ from cdktf_cdktf_provider_aws.sfn_state_machine import (
 from lake import layout
 from pipeline_constructs.event_start import DeadLetterQueue, EventStart
 from pipeline_constructs.framework import Construct
-from pipeline_constructs.iam import WRITE_TRACES, Condition, Statement, policy_document, service_trust
+from pipeline_constructs.iam import (
+    DELIVER_EXECUTION_LOGS,
+    WRITE_TRACES,
+    Condition,
+    Statement,
+    policy_document,
+    service_trust,
+)
 from pipeline_constructs.workflow import Retries, RetryPolicy, check_state_names
 
 METRIC = "DuplicateTransactions"
@@ -454,21 +461,6 @@ class DuplicateAudit(Construct):
                 conditions=[Condition(test="StringEquals", variable="cloudwatch:namespace", values=[namespace])],
             ),
             Statement(sid="PublishAuditAlert", actions=["sns:Publish"], resources=[topic_arn]),
-            Statement(
-                sid="DeliverExecutionLogs",
-                actions=[
-                    "logs:CreateLogDelivery",
-                    "logs:GetLogDelivery",
-                    "logs:UpdateLogDelivery",
-                    "logs:DeleteLogDelivery",
-                    "logs:ListLogDeliveries",
-                    "logs:PutResourcePolicy",
-                    "logs:DescribeResourcePolicies",
-                    "logs:DescribeLogGroups",
-                ],
-                resources=["*"],
-                any_resource_reason="CloudWatch Logs vended-log delivery APIs have no resource-level "
-                "permissions (Step Functions logging documentation)",
-            ),
+            DELIVER_EXECUTION_LOGS,
             WRITE_TRACES,
         ]

@@ -49,6 +49,24 @@ class Statement:
             )
 
 
+# What a state machine's execution logging needs (Step Functions' "IAM policies for CloudWatch Logs").
+DELIVER_EXECUTION_LOGS = Statement(
+    sid="DeliverExecutionLogs",
+    actions=[
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    ],
+    resources=["*"],
+    any_resource_reason="CloudWatch Logs vended-log delivery APIs have no resource-level permissions "
+    "(Step Functions logging documentation)",
+)
+
 # What active tracing needs, for a function or a state machine (AWSXRayDaemonWriteAccess).
 WRITE_TRACES = Statement(
     sid="WriteTraces",

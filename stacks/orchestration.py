@@ -23,7 +23,14 @@ from pipeline_constructs.alarms import Metric, count_alarm, metric_alarm
 from pipeline_constructs.audit import DuplicateAudit
 from pipeline_constructs.event_start import DeadLetterQueue, EventStart
 from pipeline_constructs.framework import Construct, Fn, TerraformOutput
-from pipeline_constructs.iam import WRITE_TRACES, Condition, Statement, policy_document, service_trust
+from pipeline_constructs.iam import (
+    DELIVER_EXECUTION_LOGS,
+    WRITE_TRACES,
+    Condition,
+    Statement,
+    policy_document,
+    service_trust,
+)
 from pipeline_constructs.workflow import (
     MAP_RUNS_PREFIX,
     MapConcurrency,
@@ -270,22 +277,7 @@ class OrchestrationStack(LayerStack):
                         actions=["kms:Decrypt", "kms:GenerateDataKey"],
                         resources=[kms_key_arn],
                     ),
-                    Statement(
-                        sid="DeliverExecutionLogs",
-                        actions=[
-                            "logs:CreateLogDelivery",
-                            "logs:GetLogDelivery",
-                            "logs:UpdateLogDelivery",
-                            "logs:DeleteLogDelivery",
-                            "logs:ListLogDeliveries",
-                            "logs:PutResourcePolicy",
-                            "logs:DescribeResourcePolicies",
-                            "logs:DescribeLogGroups",
-                        ],
-                        resources=["*"],
-                        any_resource_reason="CloudWatch Logs vended-log delivery APIs have no resource-level "
-                        "permissions (Step Functions logging documentation)",
-                    ),
+                    DELIVER_EXECUTION_LOGS,
                     WRITE_TRACES,
                 ],
             ).json,
