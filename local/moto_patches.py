@@ -281,3 +281,15 @@ def apply_s3_ranged_reads() -> None:
     key_response.moto = (original_value, original_key_response, original_range)  # type: ignore[attr-defined]
     responses.S3Response.key_response = key_response
     responses.S3Response._handle_range_header = _handle_range_header
+
+
+def apply_ec2_rule_descriptions() -> None:
+    """DescribeSecurityGroupRules answers a rule's description only for CIDR rules: moto keeps the
+    description of a rule that references a security group with that group (UserIdGroupPairs) and
+    reads it from the CIDR range alone, so every such rule plans a change to its description."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    def description(self: Any) -> str | None:
+        return self.ip_range.get("Description") or (self.source_group or {}).get("Description")
+
+    SecurityGroupRule.description = property(description)  # type: ignore[method-assign,assignment]

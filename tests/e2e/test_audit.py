@@ -135,7 +135,8 @@ def test_a_resend_found_by_the_audit_raises_its_alarm(target: Target, topic_mess
     assert (report["bookingDate"], report["duplicates"]) == (SHARED_DATE, 4)
     expected_jobs = "[" + ", ".join(jobs) + "]"
     assert report["first"] == [{"transactionId": tid, "jobs": expected_jobs} for tid, _, _ in shared]
-    assert report["results"].endswith(f"/athena-results/{report['queryExecutionId']}.csv")
+    # The audit's own workgroup writes its results under athena-results/audit/.
+    assert report["results"].endswith(f"/athena-results/audit/{report['queryExecutionId']}.csv")
 
     # A date only the first job booked: 0, and nothing on the topic.
     _audit(target, OWN_DATE)
