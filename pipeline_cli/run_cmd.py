@@ -23,7 +23,7 @@ from typing import Any
 from handlers.dal.jobs import SOURCE_MARKER_PREFIX
 from handlers.jobflow import RESENT, holds_source
 from handlers.logic.requests import JOB_ID_METADATA, JOB_ID_RULE, REPLACES_METADATA, job_id_for_object
-from lake.layout import INCOMING
+from lake.layout import INCOMING, RAW
 from pipeline_cli.deployment import Deployment, DeploymentNotFound, client, default_suffix
 from pipeline_cli.progress import follow_job, summary
 
@@ -68,11 +68,17 @@ def start(deployment: Deployment, *, job_input: dict[str, Any]) -> str:
 
 
 def upload(
-    deployment: Deployment, *, file: Path, job_id: str | None = None, replaces: str | None = None
+    deployment: Deployment,
+    *,
+    file: Path,
+    job_id: str | None = None,
+    replaces: str | None = None,
+    under: str = INCOMING,
 ) -> dict[str, str]:
     """Put the file under incoming/ (named by its job if one is given, with the job it replaces as
-    the upload's own metadata says it: the start its upload makes knows it too); its job's source."""
-    key = f"{INCOMING}/{job_id or file.stem}/{file.name}"
+    the upload's own metadata says it: the start its upload makes knows it too); its job's source.
+    Under raw/ instead, no upload starts a job: only the caller's own start does."""
+    key = f"{under}/{job_id or file.stem}/{file.name}"
     metadata = {JOB_ID_METADATA: job_id} if job_id else {}
     if replaces:
         metadata[REPLACES_METADATA] = replaces
@@ -147,7 +153,12 @@ def run(args: argparse.Namespace) -> int:
     if holder is not None:
         print(resent_line(args.file, original=holder["jobId"], status=holder.get("status")), file=sys.stderr)
         return EXIT_RESENT
-    source = upload(deployment, file=args.file, job_id=args.job_id, replaces=args.replaces)
+    # A forced run is started by this command alone: an upload under incoming/ would start the same job
+    # unforced at the same moment, and of two such starts the plain one may register first and the
+    # forced one take it over while the first still holds its admission.
+    source = upload(
+        deployment, file=args.file, job_id=args.job_id, replaces=args.replaces, under=RAW if args.force else INCOMING
+    )
     job_id = job_id_of(source, args.job_id)
     job_input: dict[str, Any] = {"jobId": job_id, "source": source}
     if args.force:
