@@ -91,8 +91,12 @@ def test_run_with_force_sends_it_again(deployed, tmp_path):
     run_chain(put_incoming(deployed, job_id="first", body=body))
     with mock.patch("pipeline_cli.run_cmd.start", return_value="arn:execution") as start:
         assert main(["run", write(tmp_path, "again.csv", body), "--env", "test", "--force"]) == 0
-    assert start.call_args.kwargs["job_input"]["force"] is True
-    assert len(incoming_keys(deployed)) == 2
+    job_input = start.call_args.kwargs["job_input"]
+    assert job_input["force"] is True
+    # Sent again under raw/, where no upload starts a job: only the forced start runs it.
+    assert job_input["source"]["key"] == "raw/again/again.csv"
+    assert deployed.get_object(Bucket=job_input["source"]["bucket"], Key="raw/again/again.csv")["Body"].read()
+    assert len(incoming_keys(deployed)) == 1
 
 
 def test_run_that_ends_resent_while_followed_exits_3(deployed, tmp_path, capsys):
