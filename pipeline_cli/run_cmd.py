@@ -38,7 +38,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
         help="upload a file and run the deployed pipeline on it",
-        description="Upload a transactions file under incoming/ and start its job. Exit 0: started (with "
+        description="Upload a transactions file under incoming/ (raw/ with --force, where no upload starts a job) "
+        "and start its job. Exit 0: started (with "
         "--wait: LOADED or REJECTED); 1: with --wait, the job FAILED; 2: bad arguments, unreadable file or "
         "no deployment; 3: the same bytes were already sent (loaded, or queued or running): nothing "
         "uploaded, unless --force.",
