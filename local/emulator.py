@@ -21,8 +21,6 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     of embedded-metric-format log lines (local/metrics.py).
   * S3 -> EventBridge -> Step Functions (local/events.py): the Object Created event as S3 sends
     it, input transformers, Step Functions targets, dead-letter queues, scheduled rules.
-  * EC2's DescribeSecurityGroupRules dropped the description of a rule referencing a security
-    group (moto read it from the CIDR range only): such a rule planned a change at every plan.
   * local/moto_patches.py: S3 stores a PutObject's SHA-256 without checking it (a wrong one is now
     refused, BadDigest), refused copies into Object Lock buckets; DynamoDB's conditional writes
     were not atomic across concurrent requests; ListObjectVersions deep-copied and sorted every
@@ -413,7 +411,8 @@ def _patch_ec2() -> None:
     from moto.ec2.models.security_groups import SecurityGroupRule
 
     # moto keeps a rule's description only for CIDR rules; a prefix-list rule (the Lambda
-    # security group's HTTPS egress to the gateway endpoints) loses it, so every plan drifts.
+    # security group's HTTPS egress to the gateway endpoints) and a rule referencing a group (its
+    # description is kept with the group: the Glue endpoint's rules) lose it, so every plan drifts.
     original_init = SecurityGroupRule.__init__
     signature = inspect.signature(original_init)
 
@@ -424,7 +423,9 @@ def _patch_ec2() -> None:
 
     SecurityGroupRule.__init__ = __init__
     SecurityGroupRule.description = property(
-        lambda self: self.ip_range.get("Description") or getattr(self, "_prefix_list_description", None)
+        lambda self: self.ip_range.get("Description")
+        or getattr(self, "_prefix_list_description", None)
+        or (self.source_group or {}).get("Description")
     )
 
 
@@ -449,7 +450,6 @@ def apply_patches() -> None:
         moto_patches.apply_s3_version_listing()
         moto_patches.apply_s3_access_log_batching()
         moto_patches.apply_s3_ranged_reads()
-        moto_patches.apply_ec2_rule_descriptions()
         glue_iceberg.apply()
         athena_sql.apply()
         athena_states.apply()

@@ -282,14 +282,3 @@ def apply_s3_ranged_reads() -> None:
     responses.S3Response.key_response = key_response
     responses.S3Response._handle_range_header = _handle_range_header
 
-
-def apply_ec2_rule_descriptions() -> None:
-    """DescribeSecurityGroupRules answers a rule's description only for CIDR rules: moto keeps the
-    description of a rule that references a security group with that group (UserIdGroupPairs) and
-    reads it from the CIDR range alone, so every such rule plans a change to its description."""
-    from moto.ec2.models.security_groups import SecurityGroupRule
-
-    def description(self: Any) -> str | None:
-        return self.ip_range.get("Description") or (self.source_group or {}).get("Description")
-
-    SecurityGroupRule.description = property(description)  # type: ignore[method-assign,assignment]
