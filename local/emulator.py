@@ -21,6 +21,8 @@ Why each patch exists (moto 5.2.5 + hashicorp/aws 5.100.0):
     of embedded-metric-format log lines (local/metrics.py).
   * S3 -> EventBridge -> Step Functions (local/events.py): the Object Created event as S3 sends
     it, input transformers, Step Functions targets, dead-letter queues, scheduled rules.
+  * S3: deleting the last versions of a key that has a delete marker among them answered 500
+    (moto disposed of the marker's missing buffer), so a used bucket's force-destroy failed.
   * local/moto_patches.py: S3 stores a PutObject's SHA-256 without checking it (a wrong one is now
     refused, BadDigest), refused copies into Object Lock buckets; DynamoDB's conditional writes
     were not atomic across concurrent requests; ListObjectVersions deep-copied and sorted every
@@ -450,6 +452,7 @@ def apply_patches() -> None:
         moto_patches.apply_s3_version_listing()
         moto_patches.apply_s3_access_log_batching()
         moto_patches.apply_s3_ranged_reads()
+        moto_patches.apply_s3_delete_marker_disposal()
         glue_iceberg.apply()
         athena_sql.apply()
         athena_states.apply()

@@ -282,3 +282,13 @@ def apply_s3_ranged_reads() -> None:
     responses.S3Response.key_response = key_response
     responses.S3Response._handle_range_header = _handle_range_header
 
+
+
+def apply_s3_delete_marker_disposal() -> None:
+    """Deleting the last version of a key whose versions include a delete marker failed with a 500
+    (moto disposes of every version's buffer, and a delete marker has none): a bucket emptied by
+    `force_destroy` after such deletes could not be destroyed."""
+    from moto.s3.models import FakeDeleteMarker
+
+    if not hasattr(FakeDeleteMarker, "dispose"):
+        FakeDeleteMarker.dispose = lambda self, garbage=False: None  # type: ignore[attr-defined]
