@@ -43,3 +43,22 @@ class Emulator:
             aws_secret_access_key="test",  # noqa: S106 - the emulator's fake credentials
             config=Config(retries={"total_max_attempts": 1}, read_timeout=120, **config),
         )
+
+
+def terraform_against(url: str, services: list[str]) -> dict:
+    """A Terraform configuration's provider part, pointed at the emulator for `services`."""
+    return {
+        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}}},
+        "provider": {
+            "aws": {
+                "region": REGION,
+                "access_key": "test",
+                "secret_key": "test",
+                "skip_credentials_validation": True,
+                "skip_requesting_account_id": True,
+                "skip_metadata_api_check": True,
+                "s3_use_path_style": True,
+                "endpoints": [{service: url for service in services}],
+            }
+        },
+    }

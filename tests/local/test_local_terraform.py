@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from local_emu_helpers import REGION, make_zip
+from local_emu_helpers import make_zip, terraform_against
 
 pytestmark = pytest.mark.slow
 
@@ -44,19 +44,7 @@ def _config(url: str, zip_path: Path, zip_bytes: bytes) -> dict:
         },
     }
     return {
-        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}}},
-        "provider": {
-            "aws": {
-                "region": REGION,
-                "access_key": "test",
-                "secret_key": "test",
-                "skip_credentials_validation": True,
-                "skip_requesting_account_id": True,
-                "skip_metadata_api_check": True,
-                "s3_use_path_style": True,
-                "endpoints": [{s: url for s in services}],
-            }
-        },
+        **terraform_against(url, services),
         "resource": {
             "aws_iam_role": {
                 "lambda": {"name": "tf-lambda-role", "assume_role_policy": _trust("lambda.amazonaws.com")},

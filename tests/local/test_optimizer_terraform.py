@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from iceberg_helpers import LEDGER, glue_catalog, new_lake
-from local_emu_helpers import ACCOUNT, REGION
+from local_emu_helpers import ACCOUNT, terraform_against
 
 pytestmark = pytest.mark.slow
 
@@ -31,18 +31,7 @@ def _config(url: str, database: str, retention_days: int) -> dict:
         }
 
     return {
-        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}}},
-        "provider": {
-            "aws": {
-                "region": REGION,
-                "access_key": "test",
-                "secret_key": "test",
-                "skip_credentials_validation": True,
-                "skip_requesting_account_id": True,
-                "skip_metadata_api_check": True,
-                "endpoints": [{"glue": url, "sts": url}],
-            }
-        },
+        **terraform_against(url, ["glue", "sts"]),
         "resource": {
             "aws_glue_catalog_table_optimizer": {
                 "compaction": optimizer("compaction"),
