@@ -34,6 +34,7 @@ _BOM = b"\xef\xbb\xbf"
 _LF = 0x0A
 _JSON_WHITESPACE = b" \t\r\n"  # as the plan's blank JSON line
 _CSV_BLANK = (b"\n", b"\r\n")  # as the plan's blank CSV record
+_LINE_END = b"\r\n"
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,16 @@ class _Open:
         self.reject, self.size, self.head, self.content = reject, 0, b"", False
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection"):
+# the side file is opened in one, and its ids and details come from hostile input.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(text: str) -> str:
+    """``text`` with a leading quote when a spreadsheet would take it for a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 class _Writer:
     def __init__(self, *, out: BinaryIO, side: TextIO, fmt: str, result: ExportResult) -> None:
         self._out = out
@@ -190,9 +201,9 @@ class _Writer:
                 (
                     self._lines + 1,
                     reject["line"],
-                    reject.get("transaction_id") or "",
+                    inert(reject.get("transaction_id") or ""),
                     REASONS_SEPARATOR.join(reject.get("reasons") or []),
-                    DETAILS_SEPARATOR.join(details) if isinstance(details, list) else str(details),
+                    inert(DETAILS_SEPARATOR.join(details) if isinstance(details, list) else str(details)),
                 )
             )
         self.open = _Open(reject)
@@ -274,4 +285,117 @@ def refusal(result: ExportResult, *, sha256: str | None, rejected: int | None) -
         )
     if rejected is not None and result.exported != rejected:
         return f"the quarantine holds {result.exported} rejected records, the job counted {rejected}"
+    return None
+
+
+
+# ------------------------------------------------------------------ the fixed records sent back
+# A fixed record longer than the contract's record limit would be rejected again: refused here.
+MAX_FIXED_RECORD_BYTES = 1 << 20
+
+
+class FixedFileRefused(ValueError):
+    """The fixed file is not the export, fixed: another header, or a record past the contract's limit."""
+
+
+def _records(blocks: Iterable[bytes], *, fmt: str) -> Iterator[bytes]:
+    """Every record of a file whole, with its line end, in order (BOM aside; blank lines too)."""
+    pending = b""
+    for block in framed(blocks, fmt=fmt):
+        data, cuts = block.data, [block.skip, *block.starts.tolist(), len(block.data)]
+        pending += data[cuts[0] : cuts[1]]  # the end of the record open before this block
+        for left, right in zip(cuts[1:], cuts[2:], strict=False):
+            if pending:
+                yield pending
+            pending = data[left:right]
+        if len(pending) > MAX_FIXED_RECORD_BYTES:
+            raise FixedFileRefused(f"a record is longer than {MAX_FIXED_RECORD_BYTES} bytes, the contract's limit")
+    if pending:
+        yield pending
+
+
+def _blank(record: bytes, *, fmt: str) -> bool:
+    return record in _CSV_BLANK if fmt == CSV_FORMAT else not record.strip(_JSON_WHITESPACE)
+
+
+def source_header(blocks: Iterable[bytes]) -> bytes:
+    """A CSV source's header record (BOM aside), as its bytes."""
+    return next(_records(blocks, fmt=CSV_FORMAT), b"")
+
+
+def fixed_records(blocks: Iterable[bytes], *, fmt: str, header: bytes | None) -> Iterator[bytes]:
+    """The records of a fixed export, in order, blank lines left out. A CSV one must keep the
+    source's ``header`` (line end aside): its records go back between the source's own, so their
+    columns must be the source's, in its order."""
+    records = _records(blocks, fmt=fmt)
+    if fmt == CSV_FORMAT:
+        first, expected = next(records, b"").rstrip(_LINE_END), (header or b"").rstrip(_LINE_END)
+        if header is not None and first != expected:
+            raise FixedFileRefused(
+                f"its header {first[:200]!r} is not the source's {expected[:200]!r}: "
+                "keep the exported header, its columns in their order"
+            )
+    yield from (record for record in records if not _blank(record, fmt=fmt))
+
+
+@dataclass
+class SpliceResult:
+    export: ExportResult  # the source read: bytes, SHA-256, rejects listed and missing
+    replaced: int = 0  # rejected records replaced by a fixed one
+    fixed_left: int = 0  # fixed records beyond the rejects
+
+
+def splice_fixed(
+    *, blocks: Iterable[bytes], fmt: str, rejects: Iterable[dict], fixed: Iterable[bytes], out: BinaryIO
+) -> SpliceResult:
+    """Write the source read as ``blocks`` to ``out`` with the record at each reject's line (in line
+    order) replaced by the next of ``fixed`` (the fixed export's records, in its order): the
+    corrected source, byte for byte the source's elsewhere. A fixed record without a line end gets
+    an LF. Mismatched counts are in the result; ``splice_refusal`` words them."""
+    result = SpliceResult(export=ExportResult())
+    digest = hashlib.sha256()
+    wanted = _Wanted(rejects, result.export)
+    replacements = iter(fixed)
+    header = fmt == CSV_FORMAT
+    skipping = False  # inside a replaced record that began in an earlier block
+    for block in framed(_hashed(blocks, digest, result.export), fmt=fmt):
+        data, starts, lines = block.data, block.starts, block.lines
+        cursor = 0
+        if skipping:
+            if not len(starts):
+                continue
+            cursor, skipping = int(starts[0]), False
+        offset = 1 if header and len(starts) else 0  # the header is no reject
+        header = header and not len(starts)
+        chosen, _found = wanted.select(lines[offset:])
+        for k in (chosen + offset).tolist():
+            out.write(memoryview(data)[cursor : int(starts[k])])
+            replacement = next(replacements, None)
+            if replacement is not None:
+                result.replaced += 1
+                out.write(replacement if replacement.endswith(b"\n") else replacement + b"\n")
+            if k + 1 == len(starts):
+                skipping, cursor = True, len(data)
+            else:
+                cursor = int(starts[k + 1])
+        out.write(memoryview(data)[cursor:])
+    wanted.rest_missing()
+    result.fixed_left = sum(1 for _ in replacements)
+    result.export.sha256 = digest.hexdigest()
+    return result
+
+
+def splice_refusal(result: SpliceResult, *, sha256: str | None) -> str | None:
+    """Why the corrected source is not the job's source with its rejects fixed (None when it is)."""
+    export = result.export
+    if sha256 and export.sha256 != sha256:
+        return refusal(export, sha256=sha256, rejected=None)
+    if export.missing:
+        return refusal(export, sha256=None, rejected=None)
+    if result.fixed_left or result.replaced != export.rejects:
+        return (
+            f"the fixed file holds {result.replaced + result.fixed_left} records, the job rejected {export.rejects}: "
+            "fix each exported record in place and keep them all, in their order (one left as it was is rejected "
+            "again)"
+        )
     return None

@@ -26,7 +26,17 @@ from handlers.logic.planning import SCAN_BLOCK_BYTES
 from handlers.logic.validation import CSV_FORMAT
 from lake import layout
 from pipeline_cli.deployment import Deployment, DeploymentNotFound, client, default_suffix
-from pipeline_cli.rejects import SIDE_COLUMNS, RejectsOutOfOrder, export_rejects, refusal
+from pipeline_cli.rejects import (
+    SIDE_COLUMNS,
+    FixedFileRefused,
+    RejectsOutOfOrder,
+    export_rejects,
+    fixed_records,
+    refusal,
+    source_header,
+    splice_fixed,
+    splice_refusal,
+)
 
 EXIT_OK = 0
 EXIT_NO_REJECTS_RECORD = 1  # no such job, or the job has no final quarantine (never validated)
@@ -52,13 +62,26 @@ def register(subparsers: Any) -> None:
         "no header), in line order, each record whole with its own line end. Beside it, a CSV (default "
         f"FILE{SIDE_SUFFIX}) of one row per record: {', '.join(SIDE_COLUMNS)} (line: where the record starts "
         "in FILE; source_line: in the source; reasons: ';'-joined, in the contract's order). "
-        "Fixed, FILE is the correction of JOB: send it back with `pipeline run FIXED --replaces JOB`. "
+        "Fixed (each record in place, none added or removed), FILE gives JOB's corrected source: "
+        "`pipeline rejects JOB --fixed FILE --out CORRECTED` writes the source with each rejected record "
+        "replaced by its fixed one, the rest byte for byte; send that with `pipeline run CORRECTED --replaces "
+        "JOB` (a LOADED job: its rows are replaced in one commit) or `pipeline run CORRECTED` (a REJECTED job). "
         "Exit 0: written (a job without rejects gives FILE with the header only); 1: no such job, or the job "
         "has no rejects record (never validated); 2: bad arguments, no deployment, or the source or "
         "quarantine is not the one the job read (nothing written).",
     )
     parser.add_argument("job_id", metavar="JOB")
-    parser.add_argument("--out", metavar="FILE", required=True, help="the rejected records, in the source's format")
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        required=True,
+        help="the rejected records, in the source's format (with --fixed: the corrected source)",
+    )
+    parser.add_argument(
+        "--fixed",
+        metavar="FIXED",
+        help="the export, fixed: write to --out the job's source with each rejected record replaced by its fixed one",
+    )
     parser.add_argument(
         "--reasons", metavar="PATH", help=f"one row per exported record with its reasons (default: FILE{SIDE_SUFFIX})"
     )
@@ -147,6 +170,44 @@ def export(deployment: Deployment, *, job: dict, out: str, reasons: str) -> int:
                 os.unlink(written)
 
 
+def correct(deployment: Deployment, *, job: dict, fixed: str, out: str) -> int:
+    """Write the job's source with each rejected record replaced by the fixed file's next, whole or
+    not at all; the records replaced."""
+    keys, _rejected = quarantine_of(job)
+    source = job.get("source") or {}
+    fmt = source["format"]
+    header = source_header(source_blocks(source)) if fmt == CSV_FORMAT else None
+    temporary = _temporary(out)
+    try:
+        with open(fixed, "rb") as sent, open(temporary, "wb") as sink:
+            result = splice_fixed(
+                blocks=source_blocks(source),
+                fmt=fmt,
+                rejects=quarantined(deployment.bucket, keys),
+                fixed=fixed_records(iter(lambda: sent.read(SCAN_BLOCK_BYTES), b""), fmt=fmt, header=header),
+                out=sink,
+            )
+        refused = splice_refusal(result, sha256=source.get("sha256"))
+        if refused:
+            raise Refused(f"{refused}; nothing written")
+        os.replace(temporary, out)
+        return result.replaced
+    except FixedFileRefused as error:
+        raise Refused(f"{fixed}: {error}; nothing written") from error
+    except RejectsOutOfOrder as error:
+        raise Refused(f"its quarantine is not in line order ({error}); nothing written") from error
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def send_back(job: dict, corrected: str) -> str:
+    """The command that sends the corrected source: a correction of a LOADED job, else a new job."""
+    if job.get("status") == "LOADED":
+        return f"pipeline run {corrected} --replaces {job['jobId']}"
+    return f"pipeline run {corrected}"
+
+
 def rejects(args: argparse.Namespace) -> int:
     reasons = args.reasons or args.out + SIDE_SUFFIX
     if os.path.abspath(reasons) == os.path.abspath(args.out):
@@ -165,6 +226,8 @@ def rejects(args: argparse.Namespace) -> int:
     if job is None:
         print(f"pipeline rejects: no job {args.job_id!r} in table {deployment.table}", file=sys.stderr)
         return EXIT_NO_REJECTS_RECORD
+    if args.fixed is not None:
+        return _corrected(args, deployment=deployment, job=job)
     try:
         records = export(deployment, job=job, out=args.out, reasons=reasons)
     except NoRejectsRecord as error:
@@ -178,4 +241,23 @@ def rejects(args: argparse.Namespace) -> int:
     else:
         kept = "the header only" if job["source"].get("format") == CSV_FORMAT else "no record"
         print(f"job {args.job_id}: no rejected records; {args.out} holds {kept}")
+    return EXIT_OK
+
+
+def _corrected(args: argparse.Namespace, *, deployment: Deployment, job: dict) -> int:
+    if not os.path.isfile(args.fixed):
+        print(f"pipeline rejects: --fixed {args.fixed} is not a readable file", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        replaced = correct(deployment, job=job, fixed=args.fixed, out=args.out)
+    except NoRejectsRecord as error:
+        print(f"pipeline rejects: {error}", file=sys.stderr)
+        return EXIT_NO_REJECTS_RECORD
+    except (Refused, OSError) as error:
+        print(f"pipeline rejects: job {args.job_id}: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(
+        f"job {args.job_id}: {args.out} is its source with {replaced} rejected records replaced by {args.fixed}'s; "
+        f"send it: {send_back(job, args.out)}"
+    )
     return EXIT_OK

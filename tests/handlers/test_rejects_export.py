@@ -21,7 +21,17 @@ from hypothesis import strategies as st
 from handlers.logic import contract as c
 from handlers.logic.localjob import validate_file
 from pipeline_cli.main import main
-from pipeline_cli.rejects import SIDE_COLUMNS, ExportResult, RejectsOutOfOrder, export_rejects, refusal
+from pipeline_cli.rejects import (
+    SIDE_COLUMNS,
+    ExportResult,
+    RejectsOutOfOrder,
+    export_rejects,
+    fixed_records,
+    refusal,
+    source_header,
+    splice_fixed,
+    splice_refusal,
+)
 from pipeline_cli.rejects_cmd import NoRejectsRecord, quarantine_of
 from tests.handlers.conftest import BUCKET, DATABASE, HEADER, TABLE, WORK_BUCKET, get_job, put_incoming, run_chain
 
@@ -125,10 +135,13 @@ def _write(tmp_path, name: str, data: bytes) -> str:
     return str(path)
 
 
+def _blocks(data: bytes, block: int) -> list[bytes]:
+    return [data[i : i + block] for i in range(0, len(data), block)]
+
+
 def _export(data: bytes, *, fmt: str, rejects: list[dict], block: int) -> tuple[bytes, list[dict], ExportResult]:
     out, side = io.BytesIO(), io.StringIO(newline="")
-    blocks = [data[i : i + block] for i in range(0, len(data), block)]
-    result = export_rejects(blocks=blocks, fmt=fmt, rejects=rejects, out=out, side=side)
+    result = export_rejects(blocks=_blocks(data, block), fmt=fmt, rejects=rejects, out=out, side=side)
     rows = list(csv.DictReader(io.StringIO(side.getvalue(), newline="")))
     return out.getvalue(), rows, result
 
@@ -174,6 +187,22 @@ def _check_round_trip(tmp_path, source, *, fmt: str, chunk_bytes: int, block: in
     assert [row["transaction_id"] for row in rows] == [reject["transaction_id"] or "" for reject in rejects]
     before = [preamble + b"".join(starts[r["line"]] for r in rejects[:k]) for k in range(len(rejects))]
     assert [int(row["line"]) for row in rows] == [1 + written.count(b"\n") for written in before]
+
+    # The export sent back unchanged puts the source back together, byte for byte (a last record
+    # without a line end gets one).
+    corrected = io.BytesIO()
+    spliced = splice_fixed(
+        blocks=_blocks(data, block),
+        fmt=fmt,
+        rejects=rejects,
+        fixed=fixed_records(_blocks(exported, block), fmt=fmt, header=source_header([data]) if fmt == "csv" else None),
+        out=corrected,
+    )
+    assert splice_refusal(spliced, sha256=None) is None and spliced.replaced == len(rejects)
+    last_without_end = bool(records) and not records[-1][1].endswith(b"\n") and records[-1][0] in {
+        r["line"] for r in rejects
+    }
+    assert corrected.getvalue() == data + (b"\n" if last_without_end else b"")
 
     if rejects:
         path = _write(tmp_path, f"export.{fmt}", exported)
@@ -324,6 +353,44 @@ def test_pipeline_rejects_writes_the_records_as_sent_and_their_reasons(deployed,
         ["5", "24", "T020", "INVALID_AMOUNT"],
     ]
     assert "3 rejected records" in capsys.readouterr().out
+
+
+def test_the_export_fixed_gives_the_source_corrected_and_the_command_to_send_it(deployed, tmp_path, capsys):
+    _run_job(deployed, "to-fix", JOB_FILE)
+    exported, fixed, corrected = tmp_path / "rejects.csv", tmp_path / "fixed.csv", tmp_path / "corrected.csv"
+    assert main(["rejects", "to-fix", "--out", str(exported), "--env", "test"]) == 0
+    fixes = {_row(7, "1.234", '"note: ""é""\r\nsecond line"'): _row(7, "1.23", "fixed"), _row(3): _row(21)}
+    fixes[_row(20, "x")] = _row(20, "5.00")
+    text = exported.read_bytes()
+    for bad, good in fixes.items():
+        text = text.replace(bad, good)
+    fixed.write_bytes(text)
+    capsys.readouterr()
+
+    assert main(["rejects", "to-fix", "--fixed", str(fixed), "--out", str(corrected), "--env", "test"]) == 0
+
+    expected = JOB_FILE
+    for bad, good in fixes.items():
+        expected = expected[::-1].replace(bad[::-1], good[::-1], 1)[::-1]  # the rejected (last) occurrence
+    assert corrected.read_bytes() == expected
+    assert f"send it: pipeline run {corrected} --replaces to-fix" in capsys.readouterr().out
+    again = validate_file(path=str(corrected), fmt="csv", directory=str(tmp_path / "v"))
+    assert again.summary.rejected == 0 and again.summary.records == 21
+
+
+def test_a_fixed_file_with_records_added_or_another_header_is_refused(deployed, tmp_path, capsys):
+    _run_job(deployed, "fix-refused", JOB_FILE)
+    exported, corrected = tmp_path / "rejects.csv", tmp_path / "corrected.csv"
+    assert main(["rejects", "fix-refused", "--out", str(exported), "--env", "test"]) == 0
+    for name, text, says in (
+        ("added.csv", exported.read_bytes() + _row(30), "the fixed file holds 4 records, the job rejected 3"),
+        ("header.csv", exported.read_bytes().replace(b"transaction_id,", b"id,", 1), "is not the source's"),
+    ):
+        (tmp_path / name).write_bytes(text)
+        capsys.readouterr()
+        arguments = ["--fixed", str(tmp_path / name), "--out", str(corrected), "--env", "test"]
+        code = main(["rejects", "fix-refused", *arguments])
+        assert code == 2 and says in capsys.readouterr().err and not corrected.exists()
 
 
 def test_pipeline_rejects_refuses_a_source_that_is_not_the_jobs(deployed, tmp_path, capsys):
