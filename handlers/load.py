@@ -123,6 +123,16 @@ def lambda_handler(job: dict, event: dict, settings: Settings) -> jobflow.Outcom
         "rows": reconciliation["loaded"],
         "totals": loaded.amounts(),
         "rowsByCurrency": dict(sorted(loaded.rows.items())),
+        # Per booking date, as reconciled: kept with the record (the work files that held them expire).
+        "dates": [
+            {
+                "bookingDate": date["bookingDate"],
+                "rows": date["loaded"].row_count,
+                "totals": date["loaded"].amounts(),
+                "rowsByCurrency": dict(sorted(date["loaded"].rows.items())),
+            }
+            for date in sorted(dates, key=lambda date: date["bookingDate"])
+        ],
         "reconciliation": reconciliation,
         "quarantine": layout.quarantine_keys(job_id, plan_id, chunks),
         "committedAt": jobflow.utc_now(),

@@ -1,11 +1,11 @@
 """The report's model (pipeline_cli/report.py) from what the pipeline already wrote, or from a local check.
 
 Every figure is read, not computed again: counts, reasons and control totals from the job record;
-per booking date and currency rows and exact totals from summarize's transform items
-(``results.summarize.datesKey``, in the work bucket) or, for a rejected job, from its chunks'
-summaries; snapshot ids from the manifest. The quarantine is streamed once, part by part, for the
-first rejected lines and the rejects per column (named by each entry's ``details``); it is never
-held whole.
+per booking date and currency rows and exact totals from a loaded job's manifest (as load
+reconciled them), else from summarize's transform items (``results.summarize.datesKey``, in the
+work bucket, which expire) or, for a rejected job, from its chunks' summaries; snapshot ids from
+the manifest. The quarantine is streamed once, part by part, for the first rejected lines and the
+rejects per column (named by each entry's ``details``); it is never held whole.
 
 ``report_for_job`` reads a deployment; ``report_for_validation`` takes a local validation
 (``pipeline validate``); the rest is pure.
@@ -392,8 +392,25 @@ def quarantine_entries(*, bucket: str, keys: Iterable[str], missing: list[str]) 
                 yield json.loads(line)
 
 
-def _dates_of(deployment: Deployment, job: Mapping[str, Any]) -> tuple[tuple[DateFigure, ...] | None, str | None]:
-    """Per-date figures as the pipeline wrote them, or None and why not."""
+def manifest_dates(manifest: Mapping[str, Any]) -> tuple[DateFigure, ...]:
+    """The per-date figures a load keeps in its manifest, as it reconciled them."""
+    return tuple(
+        DateFigure(
+            booking_date=entry["bookingDate"],
+            rows=int(entry["rows"]),
+            currencies=currency_figures(entry["totals"], entry["rowsByCurrency"]),
+        )
+        for entry in manifest["dates"]
+    )
+
+
+def _dates_of(
+    deployment: Deployment, job: Mapping[str, Any], manifest: Mapping[str, Any] | None
+) -> tuple[tuple[DateFigure, ...] | None, str | None]:
+    """Per-date figures as the pipeline wrote them (a loaded job's manifest, kept with the record;
+    before that, or for a manifest older than them, the job's work files), or None and why not."""
+    if manifest and "dates" in manifest:
+        return manifest_dates(manifest), None
     summarized = json.loads((job.get("results") or {}).get("summarize") or "null") or {}
     plan = job.get("plan") or {}
     if summarized.get("datesKey"):
@@ -424,7 +441,7 @@ def report_for_job(*, deployment: Deployment, job_id: str, first: int = FIRST_RE
     notes: list[str] = []
     if outputs.get("manifest") and manifest is None:
         notes.append(f"The manifest {outputs['manifest']} is missing.")
-    dates, dates_note = _dates_of(deployment, job)
+    dates, dates_note = _dates_of(deployment, job, manifest)
     plan = job.get("plan") or {}
     missing: list[str] = []
     rejects = RejectScan(first=first)

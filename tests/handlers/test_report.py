@@ -183,6 +183,14 @@ def test_the_report_of_a_loaded_job_holds_its_record_manifest_and_quarantine(dep
     for entry in manifest["files"]:
         files_rows[entry["bookingDate"]] += entry["rows"]
     assert page.keyed("date-rows") == {day: str(n) for day, n in files_rows.items()}
+    # The work files expire (14 days); the per-date figures stay, kept in the manifest by the load.
+    work_keys = deployed.list_objects_v2(Bucket=WORK_BUCKET, Prefix="staging/loaded/").get("Contents", [])
+    assert work_keys
+    for entry in work_keys:
+        deployed.delete_object(Bucket=WORK_BUCKET, Key=entry["Key"])
+    _later, again = report_page("loaded", tmp_path)
+    assert again.keyed("date-currency-total") == page.keyed("date-currency-total")
+    assert again.keyed("date-currency-rows") == page.keyed("date-currency-rows")
     # Lineage: the source, the code, the ledger's snapshots.
     assert page.one("sha256")["text"] == job["source"]["sha256"] == manifest["source"]["sha256"]
     assert page.one("code-version")["text"] == manifest["codeVersion"]
