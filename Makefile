@@ -57,12 +57,12 @@ export CDKTF_OUTDIR := $(CDKTF_OUT)
 SYNTH_SETTINGS := build/synth-settings-$(subst /,-,$(CDKTF_OUT)).env
 SYNTH_DONE := $(CDKTF_OUT)/manifest.json
 
-.PHONY: help install synth test test-fast test-e2e scan bench lint lint-workflows clean demo local-up local-down \
+.PHONY: help install browser synth test test-fast test-e2e scan bench lint lint-workflows clean demo local-up local-down \
 	deploy destroy plan drift \
 	FORCE
 
 help:
-	@echo "make install              Python venvs, cdktf-cli (npm, in the project), Terraform offline config"
+	@echo "make install              Python venvs, cdktf-cli (npm, in the project), Terraform offline config, Chromium"
 	@echo "make demo                 deploy all four layers to a local emulator and run two jobs"
 	@echo "make test                 the whole test suite (what CI runs)"
 	@echo "make test-fast            the suite without the end-to-end tests (what a pull request runs)"
@@ -81,7 +81,22 @@ help:
 	@echo "make local-up | local-down  start / stop the local emulator"
 
 # ---------------------------------------------------------------- install
-install: $(VENV)/.installed $(SCAN_VENV)/.installed node_modules/.installed $(TF_RC)
+install: $(VENV)/.installed $(SCAN_VENV)/.installed node_modules/.installed $(TF_RC) browser
+
+# Chromium from Debian's packages, for the job report's test in a real headless browser and the
+# README's screenshot (tests/e2e/test_operator_view.py). Installed when missing on Debian as root
+# (CI); elsewhere install it yourself, and set CHROMIUM=<path> when it is not `chromium` on PATH.
+export CHROMIUM ?= $(or $(shell command -v chromium 2>/dev/null),/usr/bin/chromium)
+browser:
+	@command -v "$(CHROMIUM)" >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "apt-get install chromium (Debian's package: the report's browser test)"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	  else \
+	    echo "make install: no Chromium at '$(CHROMIUM)'; the report's browser test needs one" \
+	      "(Debian: sudo apt-get install chromium; elsewhere set CHROMIUM=<path>)" >&2; exit 1; \
+	  fi; }
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
