@@ -25,7 +25,7 @@ from handlers.jobflow import RESENT, holds_source
 from handlers.logic.requests import JOB_ID_METADATA, JOB_ID_RULE, REPLACES_METADATA, job_id_for_object
 from lake.layout import INCOMING, RAW
 from pipeline_cli.deployment import Deployment, DeploymentNotFound, client, default_suffix
-from pipeline_cli.progress import follow_job, summary
+from pipeline_cli.progress import RunDisplay, follow_job, shows_progress, summary
 
 EXIT_DONE = 0  # started; with --wait, LOADED or REJECTED (the summary says which)
 EXIT_FAILED = 1  # with --wait: the job FAILED
@@ -48,6 +48,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--job-id", help="default: the file name and its upload (key and version)")
     parser.add_argument("--wait", action="store_true", help="follow the job and print its summary")
     parser.add_argument("--force", action="store_true", help="reprocess content already loaded by another job")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="with --wait, no line per status and no progress on the terminal (shown on standard error only when "
+        "that is a terminal); the job, its execution and its summary are still printed",
+    )
     parser.add_argument(
         "--replaces",
         metavar="JOB",
@@ -133,6 +139,15 @@ def resent_line(file: Path, *, original: str, status: str | None) -> str:
     )
 
 
+def follow(deployment: Deployment, job_id: str, *, quiet: bool) -> dict[str, Any]:
+    """The job's final record, its status lines printed on the way (none with ``quiet``) and, on a
+    terminal, its progress shown below them."""
+    if not shows_progress(quiet=quiet):
+        return follow_job(deployment, job_id, say=(lambda _line: None) if quiet else print)
+    with RunDisplay() as display:
+        return follow_job(deployment, job_id, say=display.say, show=display.show)
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"pipeline run: {args.file} is not a readable file", file=sys.stderr)
@@ -170,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"job {job_id}: s3://{source['bucket']}/{source['key']}\nexecution {execution_arn}")
     if not args.wait:
         return EXIT_DONE
-    job = follow_job(deployment, job_id)
+    job = follow(deployment, job_id, quiet=args.quiet)
     for line in summary(job, deployment=deployment):
         print(line)
     if job.get("status") == RESENT:

@@ -12,10 +12,12 @@ import tempfile
 from collections.abc import Iterable, Iterator
 
 from handlers.errors import InvalidInputError, ReconciliationError, UnreadableFileError
+from handlers.logic.localjob import ProgressCallback
 from handlers.logic.localjob import validate_file as validate_in_chunks
 from handlers.logic.validation import FORMATS, ValidationSummary, exceeds_threshold, format_from_name
 from handlers.logic.values import parse_positive, parse_threshold
 from lake.defaults import CHUNK_BYTES, REJECT_THRESHOLD
+from pipeline_cli.progress import shows_progress, validate_display
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -50,6 +52,11 @@ def register(subparsers) -> None:
         default=os.environ.get("CHUNK_BYTES", CHUNK_BYTES),
         help=f"bytes per chunk of the plan, as the pipeline cuts the file (default: $CHUNK_BYTES or {CHUNK_BYTES})",
     )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on the terminal (it is shown on standard error only when that is a terminal)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -63,15 +70,21 @@ def validate_file(
 
 @contextlib.contextmanager
 def checked_file(
-    *, path: str, fmt: str, jobs: int = 1, chunk_bytes: int = CHUNK_BYTES
+    *,
+    path: str,
+    fmt: str,
+    jobs: int = 1,
+    chunk_bytes: int = CHUNK_BYTES,
+    progress: ProgressCallback | None = None,
 ) -> Iterator[tuple[ValidationSummary, Iterator[dict]]]:
     """The file's summary and its rejects (line, transaction_id, reasons), in line order, through
     the pipeline's own plan and chunk steps. The rejects are read from the chunks' quarantine
-    files as they are iterated, within the ``with`` block: never all in memory."""
+    files as they are iterated, within the ``with`` block: never all in memory. ``progress`` is
+    told how far the check is (handlers/logic/localjob.py Progress)."""
     with tempfile.TemporaryDirectory() as work:
         path = _local_file(path, work)
         result = validate_in_chunks(
-            path=path, fmt=fmt, directory=work, chunk_bytes=chunk_bytes, jobs=jobs, stage_valid=False
+            path=path, fmt=fmt, directory=work, chunk_bytes=chunk_bytes, jobs=jobs, stage_valid=False, progress=progress
         )
         rejects = (
             {"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]}
@@ -139,7 +152,11 @@ def _run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"cannot tell the format of {args.file}; pass --format csv|jsonl")
     jobs = parse_positive(args.jobs, setting="--jobs")
     chunk_bytes = parse_positive(args.chunk_bytes, setting="--chunk-bytes")
-    with checked_file(path=args.file, fmt=fmt, jobs=jobs, chunk_bytes=chunk_bytes) as (summary, rejects):
+    with (
+        validate_display(show=shows_progress(quiet=args.quiet)) as progress,
+        checked_file(path=args.file, fmt=fmt, jobs=jobs, chunk_bytes=chunk_bytes, progress=progress) as checked,
+    ):
+        summary, rejects = checked
         report = summary.to_dict()
         report["threshold"] = str(threshold)
         over = exceeds_threshold(rejected=summary.rejected, records=summary.records, threshold=threshold)
