@@ -12,12 +12,15 @@ import tempfile
 from collections.abc import Iterable, Iterator
 
 from handlers.errors import InvalidInputError, ReconciliationError, UnreadableFileError
-from handlers.logic.localjob import ProgressCallback
+from handlers.logic.localjob import JobResult, ProgressCallback
 from handlers.logic.localjob import validate_file as validate_in_chunks
 from handlers.logic.validation import FORMATS, ValidationSummary, exceeds_threshold, format_from_name
 from handlers.logic.values import parse_positive, parse_threshold
 from lake.defaults import CHUNK_BYTES, REJECT_THRESHOLD
 from pipeline_cli.progress import shows_progress, validate_display
+from pipeline_cli.report import render_html
+from pipeline_cli.report_cmd import write_page
+from pipeline_cli.report_data import report_for_validation
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -37,6 +40,11 @@ def register(subparsers) -> None:
     parser.add_argument("file", metavar="FILE", help=f"the file, or {STDIN} for standard input (needs --format)")
     parser.add_argument("--format", choices=FORMATS, help="default: from the extension (.csv, .jsonl, .ndjson)")
     parser.add_argument("--report", metavar="OUT.json", help="write the full report (with every reject) here")
+    parser.add_argument(
+        "--html",
+        metavar="OUT.html",
+        help="write the file's report as one HTML page (pipeline report's, with per booking date figures)",
+    )
     parser.add_argument(
         "--reject-threshold",
         default=os.environ.get("REJECT_THRESHOLD", REJECT_THRESHOLD),
@@ -64,8 +72,13 @@ def validate_file(
     *, path: str, fmt: str, jobs: int = 1, chunk_bytes: int = CHUNK_BYTES
 ) -> tuple[ValidationSummary, list[dict]]:
     """The file's summary and its rejects, all in a list (a caller that can hold them)."""
-    with checked_file(path=path, fmt=fmt, jobs=jobs, chunk_bytes=chunk_bytes) as (summary, rejects):
-        return summary, list(rejects)
+    with checked_file(path=path, fmt=fmt, jobs=jobs, chunk_bytes=chunk_bytes) as result:
+        return result.summary, [brief(entry) for entry in result.rejects()]
+
+
+def brief(entry: dict) -> dict:
+    """A reject as the JSON report lists it: its line, transaction id and reasons."""
+    return {"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]}
 
 
 @contextlib.contextmanager
@@ -76,21 +89,24 @@ def checked_file(
     jobs: int = 1,
     chunk_bytes: int = CHUNK_BYTES,
     progress: ProgressCallback | None = None,
-) -> Iterator[tuple[ValidationSummary, Iterator[dict]]]:
-    """The file's summary and its rejects (line, transaction_id, reasons), in line order, through
-    the pipeline's own plan and chunk steps. The rejects are read from the chunks' quarantine
-    files as they are iterated, within the ``with`` block: never all in memory. ``progress`` is
-    told how far the check is (handlers/logic/localjob.py Progress)."""
+    stage_valid: bool = False,
+) -> Iterator[JobResult]:
+    """The file checked through the pipeline's own plan and chunk steps: its summary, and its
+    rejects (``rejects()``, quarantine entries in line order, read from the chunks' files as they
+    are iterated, within the ``with`` block: never all in memory). With ``stage_valid`` the chunks
+    also keep their valid rows by booking date, whose figures the HTML report shows (slower).
+    ``progress`` is told how far the check is (handlers/logic/localjob.py Progress)."""
     with tempfile.TemporaryDirectory() as work:
         path = _local_file(path, work)
-        result = validate_in_chunks(
-            path=path, fmt=fmt, directory=work, chunk_bytes=chunk_bytes, jobs=jobs, stage_valid=False, progress=progress
+        yield validate_in_chunks(
+            path=path,
+            fmt=fmt,
+            directory=work,
+            chunk_bytes=chunk_bytes,
+            jobs=jobs,
+            stage_valid=stage_valid,
+            progress=progress,
         )
-        rejects = (
-            {"line": entry["line"], "transaction_id": entry["transaction_id"], "reasons": entry["reasons"]}
-            for entry in result.rejects()
-        )
-        yield result.summary, rejects
 
 
 def _local_file(path: str, work: str) -> str:
@@ -154,18 +170,38 @@ def _run(args: argparse.Namespace) -> int:
     chunk_bytes = parse_positive(args.chunk_bytes, setting="--chunk-bytes")
     with (
         validate_display(show=shows_progress(quiet=args.quiet)) as progress,
-        checked_file(path=args.file, fmt=fmt, jobs=jobs, chunk_bytes=chunk_bytes, progress=progress) as checked,
+        checked_file(
+            path=args.file,
+            fmt=fmt,
+            jobs=jobs,
+            chunk_bytes=chunk_bytes,
+            progress=progress,
+            stage_valid=args.html is not None,
+        ) as result,
     ):
-        summary, rejects = checked
+        summary = result.summary
         report = summary.to_dict()
         report["threshold"] = str(threshold)
         over = exceeds_threshold(rejected=summary.rejected, records=summary.records, threshold=threshold)
         report["result"] = "REJECTED" if over else "ACCEPTED"
         if args.report:
             try:
-                write_report(args.report, report, rejects)
+                write_report(args.report, report, (brief(entry) for entry in result.rejects()))
             except OSError as exc:
                 raise OSError(f"cannot write the report {args.report}: {exc.strerror or exc}") from exc
+        if args.html:
+            page = report_for_validation(
+                source=args.file,
+                summary=summary.to_dict(),
+                threshold=report["threshold"],
+                verdict=report["result"],
+                rejects=result.rejects(),
+                chunk_dates_found=[chunk.dates for chunk in result.chunks],
+            )
+            try:
+                write_page(args.html, render_html(page))
+            except OSError as exc:
+                raise OSError(f"cannot write the page {args.html}: {exc.strerror or exc}") from exc
     print(_summary_text(path=args.file, report=report))
     return EXIT_REJECTED if over else EXIT_OK
 

@@ -253,6 +253,9 @@ def terraform_runs(environment: str, layers: tuple[str, ...] = LAYERS, verb: str
 
 
 TO_AWS = ("to AWS",)
+OPERATOR_TESTS = "tests/e2e/test_operator_view.py"
+REPORT_TEST = "test_the_report_shows_the_job_records_figures_and_opens_in_chromium_with_no_error"
+ROUND_TRIP_TEST = "test_rejects_exported_fixed_and_sent_back_as_the_correction_load_whole"
 LOCAL_CLI = ".venv/bin/pipeline"
 S3_CP = "aws --endpoint-url $AWS_ENDPOINT_URL s3 cp transactions.csv s3://<bucket>/incoming/today/transactions.csv"
 START_SEED = (
@@ -341,6 +344,37 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     ),
     "python bench/bench_synth.py": (Help(("python", "bench/bench_synth.py")),),
     "python bench/bench_deploy.py": (Help(("python", "bench/bench_deploy.py")),),
+    # README: the operator's view
+    "pipeline run --wait": (
+        Help(("pipeline", "run"), ("--wait",)),
+        Elsewhere(OPERATOR_TESTS, "jobs", 'on_terminal("run", str(sample), "--wait"'),
+    ),
+    "pipeline validate FILE --html OUT": (
+        Help(("pipeline", "validate"), ("--html",)),
+        Elsewhere(
+            "tests/handlers/test_report.py",
+            "test_pipeline_validate_html_writes_the_page_of_the_file_it_checked",
+            'main(["validate", str(path), *options])',
+        ),
+    ),
+    "pipeline report": (Help(("pipeline", "report")),),
+    "pipeline rejects": (Help(("pipeline", "rejects")),),
+    f"{LOCAL_CLI} report <job-id> --out report.html": (
+        Help(("pipeline", "report"), ("--out",)),
+        Elsewhere(OPERATOR_TESTS, REPORT_TEST, 'main(["report", job_id, "--out"'),
+    ),
+    f"{LOCAL_CLI} rejects <job-id> --out rejects.csv": (
+        Help(("pipeline", "rejects"), ("--out",)),
+        Elsewhere(OPERATOR_TESTS, ROUND_TRIP_TEST, 'main(["rejects", jobs.loaded, "--out"'),
+    ),
+    f"{LOCAL_CLI} rejects <job-id> --fixed rejects.csv --out corrected.csv": (
+        Help(("pipeline", "rejects"), ("--fixed", "--out")),
+        Elsewhere(OPERATOR_TESTS, ROUND_TRIP_TEST, 'main(["rejects", jobs.loaded, "--fixed"'),
+    ),
+    f"{LOCAL_CLI} run corrected.csv --replaces <job-id> --wait": (
+        Help(("pipeline", "run"), ("--replaces", "--wait")),
+        Elsewhere(OPERATOR_TESTS, ROUND_TRIP_TEST, '"--replaces", jobs.loaded, "--wait"'),
+    ),
     # docs/data-contract.md
     "pipeline validate FILE": (Offline("validate"),),
     "pipeline validate -": (Offline("validate-stdin"),),

@@ -267,6 +267,29 @@ def test_exit_codes_no_job_no_deployment_bad_arguments(deployed, tmp_path, capsy
     assert "no job 'nobody'" in capsys.readouterr().err
 
 
+def test_pipeline_validate_html_writes_the_page_of_the_file_it_checked(tmp_path, capsys):
+    """`pipeline validate FILE --html OUT`: the command's own verdict and figures, on the page."""
+    rows = [good_row(n, booked_at=f"2024-03-0{1 + n % 3}T10:00:00Z", amount="1.05") for n in range(1, 31)]
+    rows.append("T90001,ACC1,2024-03-01T10:00:00Z,1.001,USD,CREDIT,x")
+    path = tmp_path / "tx.csv"
+    path.write_text(csv_text(*rows))
+    out, report = tmp_path / "tx.html", tmp_path / "tx.json"
+
+    options = ["--html", str(out), "--report", str(report), "--chunk-bytes", "500", "--reject-threshold", "0.01"]
+    code = main(["validate", str(path), *options])
+
+    figures = json.loads(report.read_text())
+    assert code == 1 and figures["result"] == "REJECTED"  # 1 of 31 is above 1 %
+    page = Page(out.read_text(encoding="utf-8"))
+    assert page.one("verdict")["value"] == "REJECTED"
+    assert page.one("rows-received")["value"] == "31" and page.one("rows-rejected")["value"] == "1"
+    assert page.keyed("reason-count") == {"AMOUNT_PRECISION": "1"} and page.keyed("column-count") == {"amount": "1"}
+    assert page.keyed("date-currency-rows") == {f"2024-03-0{d} USD": "10" for d in (1, 2, 3)}
+    assert page.keyed("date-currency-total") == {f"2024-03-0{d} USD": "10.50" for d in (1, 2, 3)}
+    assert [e["value"] for e in page.figures["reject-line"]] == [str(r["line"]) for r in figures["rejects"]]
+    assert "31 rows" in capsys.readouterr().out
+
+
 def test_the_report_of_a_local_validation_in_chunks(tmp_path):
     """pipeline validate FILE --html: the same page from a local validation, dates merged across chunks."""
     rows = [good_row(n, booked_at=f"2024-03-0{1 + n % 2}T10:00:00Z", amount="0.10") + ",x" for n in range(1, 51)]
