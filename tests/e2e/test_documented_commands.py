@@ -256,6 +256,22 @@ TO_AWS = ("to AWS",)
 OPERATOR_TESTS = "tests/e2e/test_operator_view.py"
 REPORT_TEST = "test_the_report_shows_the_job_records_figures_and_opens_in_chromium_with_no_error"
 ROUND_TRIP_TEST = "test_rejects_exported_fixed_and_sent_back_as_the_correction_load_whole"
+REPORT = (
+    Help(("pipeline", "report"), ("--out",)),
+    Elsewhere(OPERATOR_TESTS, REPORT_TEST, 'main(["report", job_id, "--out"'),
+)
+REJECTS = (
+    Help(("pipeline", "rejects"), ("--out",)),
+    Elsewhere(OPERATOR_TESTS, ROUND_TRIP_TEST, 'main(["rejects", jobs.loaded, "--out"'),
+)
+REJECTS_FIXED = (
+    Help(("pipeline", "rejects"), ("--fixed", "--out")),
+    Elsewhere(OPERATOR_TESTS, ROUND_TRIP_TEST, 'main(["rejects", jobs.loaded, "--fixed"'),
+)
+SEND_CORRECTED = (
+    Help(("pipeline", "run"), ("--replaces",)),
+    Elsewhere(OPERATOR_TESTS, ROUND_TRIP_TEST, 'on_pipes("run", str(corrected), "--replaces"'),
+)
 LOCAL_CLI = ".venv/bin/pipeline"
 S3_CP = "aws --endpoint-url $AWS_ENDPOINT_URL s3 cp transactions.csv s3://<bucket>/incoming/today/transactions.csv"
 START_SEED = (
@@ -359,18 +375,9 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     ),
     "pipeline report": (Help(("pipeline", "report")),),
     "pipeline rejects": (Help(("pipeline", "rejects")),),
-    f"{LOCAL_CLI} report <job-id> --out report.html": (
-        Help(("pipeline", "report"), ("--out",)),
-        Elsewhere(OPERATOR_TESTS, REPORT_TEST, 'main(["report", job_id, "--out"'),
-    ),
-    f"{LOCAL_CLI} rejects <job-id> --out rejects.csv": (
-        Help(("pipeline", "rejects"), ("--out",)),
-        Elsewhere(OPERATOR_TESTS, ROUND_TRIP_TEST, 'main(["rejects", jobs.loaded, "--out"'),
-    ),
-    f"{LOCAL_CLI} rejects <job-id> --fixed rejects.csv --out corrected.csv": (
-        Help(("pipeline", "rejects"), ("--fixed", "--out")),
-        Elsewhere(OPERATOR_TESTS, ROUND_TRIP_TEST, 'main(["rejects", jobs.loaded, "--fixed"'),
-    ),
+    f"{LOCAL_CLI} report <job-id> --out report.html": REPORT,
+    f"{LOCAL_CLI} rejects <job-id> --out rejects.csv": REJECTS,
+    f"{LOCAL_CLI} rejects <job-id> --fixed rejects.csv --out corrected.csv": REJECTS_FIXED,
     f"{LOCAL_CLI} run corrected.csv --replaces <job-id> --wait": (
         Help(("pipeline", "run"), ("--replaces", "--wait")),
         Elsewhere(OPERATOR_TESTS, ROUND_TRIP_TEST, '"--replaces", jobs.loaded, "--wait"'),
@@ -378,6 +385,9 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     # docs/data-contract.md
     "pipeline validate FILE": (Offline("validate"),),
     "pipeline validate -": (Offline("validate-stdin"),),
+    "pipeline rejects JOB --out FILE": REJECTS,
+    "pipeline rejects JOB --fixed FILE --out CORRECTED": REJECTS_FIXED,
+    "pipeline run CORRECTED --replaces JOB": SEND_CORRECTED,
     "pipeline run FILE --replaces JOB": (
         Help(("pipeline", "run"), ("--replaces",)),
         Elsewhere("tests/e2e/test_published_ledger.py", "ledger", '"--replaces", ORIGINAL'),
@@ -390,6 +400,9 @@ CHECKS: dict[str, tuple[Check, ...]] = {
     "pipeline run FILE --force": (Local("run-force"),),
     RESTART_UNDELIVERED: (Local("restart-undelivered"),),
     AUDIT: (Local("audit"),),
+    "pipeline report JOB --out report.html": REPORT,
+    "pipeline rejects JOB --out rejects.csv": REJECTS,
+    "pipeline rejects JOB --fixed rejects.csv --out corrected.csv": REJECTS_FIXED,
     "pipeline run FILE --replaces EARLIER_JOB": (
         Help(("pipeline", "run"), ("--replaces",)),
         Elsewhere("tests/e2e/test_published_ledger.py", "ledger", '"--replaces", ORIGINAL'),
