@@ -39,8 +39,9 @@ def lambda_handler(event: dict, settings: Settings) -> dict:
     job_id = event.get("jobId")
     if action == RELEASE and isinstance(job_id, str):
         admission.release(job_id)
-    admitted = admit_waiting(settings, arriving=job_id if action == ARRIVE else None)
-    own = next((entry for entry in admitted if entry["jobId"] == job_id), None) if action == ARRIVE else None
+    arriving = (job_id, event.get("runId")) if action == ARRIVE else None
+    admitted = admit_waiting(settings, arriving=arriving)
+    own = next((entry for entry in admitted if (entry["jobId"], entry["runId"]) == arriving), None)
     others = [entry for entry in admitted if entry is not own]
     if action == DRAIN:
         others += _stalled(settings, exclude={entry["jobId"] for entry in others})
@@ -65,9 +66,12 @@ def _place(job_id: str) -> int | None:
     return admission.place(int(job["ticket"])) if job.get("status") == jobflow.QUEUED else None
 
 
-def admit_waiting(settings: Settings, *, arriving: object = None) -> list[dict]:
+def admit_waiting(settings: Settings, *, arriving: tuple[object, object] | None = None) -> list[dict]:
     """Give free slots to the oldest waiting jobs; the jobs admitted (jobId, runId), oldest first.
-    The ``arriving`` job, if admitted, goes on in the execution its arrival started."""
+    The ``arriving`` run (jobId, runId), if admitted, goes on in the execution its arrival started.
+    Only that run: a job another start took over since (a forced start) is a new run, which this
+    execution would not run (its next stage finds the job owned by the other run), so it is
+    started in an execution of its own like any job admitted here."""
     slots = settings.max_running_jobs
     _free_abandoned_slots(settings)
     admitted: list[dict] = []
@@ -78,7 +82,7 @@ def admit_waiting(settings: Settings, *, arriving: object = None) -> list[dict]:
             continue
         if not admission.hold(job["jobId"], slots=slots):
             break  # full: the others keep their place
-        into = OWN_EXECUTION if job["jobId"] == arriving else NEW_EXECUTION
+        into = OWN_EXECUTION if (job["jobId"], job["runId"]) == arriving else NEW_EXECUTION
         if jobs.admit(job_id=job["jobId"], run_id=job["runId"], timestamp=jobflow.utc_now(), into=into):
             admitted.append({"jobId": job["jobId"], "runId": job["runId"]})
         # Otherwise it moved meanwhile, most often admitted by a concurrent admitter into this

@@ -371,6 +371,26 @@ def test_losing_an_admission_race_keeps_the_winners_slot(aws, settings):
     assert [get_job(j)["status"] for j in ("won", "next")] == ["ADMITTED", "QUEUED"]
 
 
+def test_an_arrival_whose_job_a_forced_start_took_over_starts_the_new_run(aws, settings):
+    """A plain start and a forced start of one job at once (an upload, and a forced start-execution by
+    hand): the plain start registers the job, the forced one takes it over before the plain one's
+    arrival. That arrival must not admit the new run into its own execution, which runs the old run
+    and stops at its next stage (the job stayed ADMITTED with nothing running it): it starts the new
+    run in an execution of its own, and the forced start's arrival finds it admitted."""
+    settings(MAX_RUNNING_JOBS="2")
+    event = put_incoming(aws, job_id="raced", body=good_file(2))
+    plain = invoke(ingest, event)
+    forced = invoke(ingest, {**event, "force": True})
+    assert forced["runId"] != plain["runId"] and get_job("raced")["runId"] == forced["runId"]
+
+    arrival = invoke(admit, {"action": "arrive", **plain})
+
+    assert arrival["admitted"] is False
+    assert [s["input"] for s in arrival["start"]] == [{"admitted": True, "jobId": "raced", "runId": forced["runId"]}]
+    assert get_job("raced")["admittedInto"] == admit.NEW_EXECUTION
+    assert invoke(admit, {"action": "arrive", **forced})["admitted"] is False  # run once, by the started execution
+
+
 def test_a_drain_restarts_an_admitted_job_whose_start_was_lost(aws, settings):
     settings(MAX_RUNNING_JOBS="1")
     first, lost = (invoke(ingest, put_incoming(aws, job_id=j, body=good_file(2))) for j in ("first", "lost"))
