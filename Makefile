@@ -208,6 +208,7 @@ bench: install
 	$(PY) bench/bench_chunks.py --work-dir build/bench/files --markdown-out build/bench/chunks.md
 	$(PY) bench/bench_load.py --markdown-out build/bench/load.md
 	$(PY) bench/bench_hostile.py --markdown-out build/bench/hostile.md
+	$(PY) bench/bench_operator.py --markdown-out build/bench/operator.md
 	$(PY) bench/report.py build/bench > docs/benchmarks.md
 	@echo "wrote docs/benchmarks.md"
 

@@ -36,6 +36,13 @@ SECTIONS = (
         "`python bench/bench_hostile.py`: the budget of issue 25, each class at three sizes, each file "
         "through `pipeline validate` in a fresh subprocess, peak RSS its own.",
     ),
+    (
+        "operator",
+        "The operator's tools: the report's page, rejects out and back",
+        "`python bench/bench_operator.py`: generated daily files (1% bad rows, three booking dates); "
+        "`pipeline validate` with and without `--html`, the rejects' export and the fixed ones put back, "
+        "each in a fresh subprocess, peak RSS its own.",
+    ),
 )
 
 
