@@ -359,6 +359,7 @@ CHECKS: dict[str, tuple[Check, ...]] = {
         Help(("python", "bench/bench_load.py"), ("--files", "--rows", "--large-mb", "--chunk-mib")),
     ),
     "python bench/bench_synth.py": (Help(("python", "bench/bench_synth.py")),),
+    "python bench/bench_operator.py": (Help(("python", "bench/bench_operator.py")),),
     "python bench/bench_deploy.py": (Help(("python", "bench/bench_deploy.py")),),
     # README: the operator's view
     "pipeline run --wait": (
