@@ -37,7 +37,9 @@ def lambda_handler(event: dict, settings: Settings) -> dict:
     if action not in (ARRIVE, RELEASE, DRAIN):
         raise InvalidInputError(f"admission action must be one of {ARRIVE}, {RELEASE}, {DRAIN}; got {action!r}")
     job_id = event.get("jobId")
-    if action == RELEASE and isinstance(job_id, str):
+    # A release after a failure that was not the job's (a refused second start, a stale run after a
+    # forced takeover) leaves the slot to the run that owns the job: that run releases it as it ends.
+    if action == RELEASE and isinstance(job_id, str) and event.get("recorded") != jobs.NOT_OWNER:
         admission.release(job_id)
     arriving = (job_id, event.get("runId")) if action == ARRIVE else None
     admitted = admit_waiting(settings, arriving=arriving)

@@ -33,7 +33,7 @@ def lambda_handler(event: dict, settings: Settings) -> dict:
         timestamp=timestamp,
         finished=jobflow.FINISHED_STATUSES,
     )
-    if outcome == "not-owner":
+    if outcome == jobs.NOT_OWNER:
         # Another execution owns the job (e.g. this start was refused as a concurrent duplicate):
         # its status stays as it is, the refusal is noted on the record.
         jobs.note_refused_start(job_id=job_id, error=error, timestamp=timestamp)

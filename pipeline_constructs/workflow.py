@@ -298,7 +298,11 @@ def _failure_states(*, functions: Mapping[str, TaskFunction], retries: Retries, 
     del record["OutputPath"]
     record.update(
         {
-            "ResultSelector": {"jobId.$": "$.Payload.jobId", "status.$": "$.Payload.status"},
+            "ResultSelector": {
+                "jobId.$": "$.Payload.jobId",
+                "status.$": "$.Payload.status",
+                "recorded.$": "$.Payload.recorded",
+            },
             "ResultPath": "$.failureRecord",
             "Next": "ReleaseAfterFailure",
         }
@@ -306,7 +310,8 @@ def _failure_states(*, functions: Mapping[str, TaskFunction], retries: Retries, 
     release = _lambda_task(
         functions["admit"],
         retries,
-        payload={"action": "release", "jobId.$": "$.failureRecord.jobId"},
+        # Not the owner's failure: the owner keeps its slot (handlers/admit.py).
+        payload={"action": "release", "jobId.$": "$.failureRecord.jobId", "recorded.$": "$.failureRecord.recorded"},
         catch_to="NotifyFailure",
         admissions_into="$.admission",
         Next="StartAfterFailure",

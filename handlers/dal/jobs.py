@@ -19,6 +19,8 @@ from handlers.config import get_settings
 from handlers.dal.clients import dynamodb_resource
 
 SOURCE_MARKER_PREFIX = "source-sha256#"
+# mark_failed's answer when another run owns the job (or it finished): that run's state is left alone.
+NOT_OWNER = "not-owner"
 
 
 def table():
@@ -179,7 +181,7 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str,
         current = get_job(job_id) or {}
         if current.get("runId") == run_id and current.get("status") == "FAILED":
             return "kept"  # this run already failed with its cause recorded
-        return "not-owner"
+        return NOT_OWNER
     item = {
         "jobId": job_id,
         "status": "FAILED",
@@ -191,7 +193,7 @@ def mark_failed(*, job_id: str, run_id: str | None, error: dict, timestamp: str,
         "codeVersion": get_settings().code_version,
         "createdAt": timestamp,
     }
-    return "created" if put_new_job(item) else "not-owner"
+    return "created" if put_new_job(item) else NOT_OWNER
 
 
 def note_refused_start(*, job_id: str, error: dict, timestamp: str) -> None:

@@ -251,6 +251,27 @@ def test_failure_marks_owned_job_and_allows_a_new_run(aws):
     assert run_chain(event)[-1]["status"] == "LOADED"  # a new start takes a FAILED job over
 
 
+def test_a_failure_that_was_not_the_jobs_leaves_its_slot_to_the_run_that_owns_it(aws, settings):
+    """A second start of a running job is refused (or a stale run stops after a forced takeover):
+    its failure path releases with what the failure recorded, and a not-owner's release frees
+    nothing; the owner's own failure frees the slot."""
+    settings(MAX_RUNNING_JOBS="1")
+    event = put_incoming(aws, job_id="holder", body=good_file(3))
+    queued = invoke(ingest, event)
+    assert invoke(admit, {"action": "arrive", **queued})["admitted"] is True
+    refused = invoke(failure, {**event, "error": {"Error": "JobInProgressError", "Cause": "busy"}})
+    assert refused["recorded"] == jobs.NOT_OWNER
+
+    invoke(admit, {"action": "release", "jobId": "holder", "recorded": refused["recorded"]})
+
+    assert admission.holders() == {"holder"}
+    waiting = invoke(ingest, put_incoming(aws, job_id="waiting", body=good_file(4)))
+    assert invoke(admit, {"action": "arrive", **waiting})["admitted"] is False  # the cap holds
+    own = invoke(failure, {**queued, "error": {"Error": "States.Timeout", "Cause": "x"}})
+    released = invoke(admit, {"action": "release", "jobId": "holder", "recorded": own["recorded"]})
+    assert own["recorded"] == "updated" and [s["input"]["jobId"] for s in released["start"]] == ["waiting"]
+
+
 def test_refused_start_does_not_clobber_running_job(aws):
     event = put_incoming(aws, job_id="owner", body=good_file(3))
     invoke(ingest, event)

@@ -108,6 +108,9 @@ def test_failures_are_recorded_released_alerted_then_failed(synthesized: Synth) 
             assert task["Catch"][0]["ResultPath"] == "$.error"
     assert states["RecordFailure"]["Next"] == "ReleaseAfterFailure"
     assert states["ReleaseAfterFailure"]["Next"] == "StartAfterFailure"
+    # What the failure recorded goes to the release: a not-owner's failure frees no slot.
+    assert states["RecordFailure"]["ResultSelector"]["recorded.$"] == "$.Payload.recorded"
+    assert states["ReleaseAfterFailure"]["Parameters"]["Payload"]["recorded.$"] == "$.failureRecord.recorded"
     assert states["StartAfterFailure"]["Next"] == "NotifyFailure"
     assert states["NotifyFailure"]["Resource"] == "arn:aws:states:::sns:publish"
     assert states["NotifyFailure"]["Parameters"]["TopicArn"] == "${aws_sns_topic.alerts.arn}"
